@@ -1,0 +1,20 @@
+//! The cryptography the Pico HSM card core needs, as thin wrappers over RustCrypto crates.
+//!
+//! Secrets are returned in [`Zeroizing`] buffers; comparisons of secrets use [`ct_eq`].
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod aead;
+pub mod drbg;
+pub mod ec;
+pub mod hash;
+
+pub use zeroize::Zeroizing;
+
+/// Constant-time equality of two byte strings (lengths are not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
