@@ -18,6 +18,6 @@ mod status;
 pub mod tlv;
 
 pub use command::CommandView;
-pub use layer::{Application, ApduLayer, MAX_COMMAND_DATA, MAX_RESPONSE_DATA};
+pub use layer::{ApduLayer, Application, MAX_COMMAND_DATA, MAX_RESPONSE_DATA};
 pub use reply::{Full, Reply};
 pub use status::Status;
