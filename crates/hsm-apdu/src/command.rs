@@ -1,26 +1,28 @@
-//! Command APDU parsing: the four ISO 7816-4 cases with short and extended Lc/Le (ISO 7816-4 §5.1,
+//! Command APDU parsing: the four ISO 7816-4 cases with short and extended Lc/Le (ISO 7816-4:2005 §5.1,
 //! reference §2 "Lengths").
 //!
-//! | Bytes after the header                   | Case | Nc   | Ne                          |
-//! |------------------------------------------|------|------|-----------------------------|
-//! | (none)                                   | 1    | 0    | 0                           |
-//! | `Le` (1 byte)                            | 2S   | 0    | Le, `00` = 256              |
-//! | `Lc data` (Lc ≠ 00)                      | 3S   | Lc   | 0                           |
-//! | `Lc data Le`                             | 4S   | Lc   | Le, `00` = 256              |
-//! | `00 Le1 Le2`                             | 2E   | 0    | Le, `0000` = 65536          |
-//! | `00 Lc1 Lc2 data` (Lc ≠ 0000)            | 3E   | Lc   | 0                           |
-//! | `00 Lc1 Lc2 data Le1 Le2`                | 4E   | Lc   | Le, `0000` = 65536          |
-//!
-//! Anything else (a short `Lc = 00`, an extended `Lc = 0000` followed by more bytes, a body whose length
-//! does not match Lc) is malformed and gives 6700. Upstream `apdu_process` silently drops some of these or
-//! reads them loosely; we answer with a status word instead (reference §2).
+//! The accepted encodings are listed on [`CommandView`].
 
 use crate::Status;
 
 /// A parsed command APDU borrowing its bytes. Short and extended Lc/Le (ISO 7816-4 §5.1).
+///
+/// | Bytes after the header                   | Case | Nc   | Ne                          |
+/// |------------------------------------------|------|------|-----------------------------|
+/// | (none)                                   | 1    | 0    | 0                           |
+/// | `Le` (1 byte)                            | 2S   | 0    | Le, `00` = 256              |
+/// | `Lc data` (Lc ≠ 00)                      | 3S   | Lc   | 0                           |
+/// | `Lc data Le`                             | 4S   | Lc   | Le, `00` = 256              |
+/// | `00 Le1 Le2`                             | 2E   | 0    | Le, `0000` = 65536          |
+/// | `00 Lc1 Lc2 data` (Lc ≠ 0000)            | 3E   | Lc   | 0                           |
+/// | `00 Lc1 Lc2 data Le1 Le2`                | 4E   | Lc   | Le, `0000` = 65536          |
+///
+/// Anything else (a short `Lc = 00`, an extended `Lc = 0000` followed by more bytes, a body whose length
+/// does not match Lc) is malformed and gives 6700. Upstream `apdu_process` silently drops some of these or
+/// reads them loosely; we answer with a status word instead (reference §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommandView<'a> {
-    /// Class byte. Bit 0x10 is command chaining (ISO 7816-4 §5.4.1).
+    /// Class byte. Bit 0x10 is command chaining (ISO 7816-4 §5.1.1.1).
     pub cla: u8,
     /// Instruction byte.
     pub ins: u8,
@@ -58,7 +60,7 @@ impl<'a> CommandView<'a> {
         })
     }
 
-    /// Whether CLA bit 0x10 ("command chaining, more commands follow", ISO 7816-4 §5.4.1) is set.
+    /// Whether CLA bit 0x10 ("command chaining, more commands follow", ISO 7816-4 §5.1.1.1) is set.
     pub fn is_chained(&self) -> bool {
         self.cla & 0x10 != 0
     }

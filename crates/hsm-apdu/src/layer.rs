@@ -1,33 +1,8 @@
 //! The APDU layer between a transport (CCID, vpcd) and a card application: command chaining
-//! (ISO 7816-4 §5.4.1, CLA bit 0x10), response chaining with `61xx` and GET RESPONSE (ISO 7816-4 §5.3.4,
+//! (ISO 7816-4:2005 §5.1.1.1, CLA bit 0x10), response chaining with `61xx` and GET RESPONSE (ISO 7816-4 §5.1.3,
 //! INS C0), and status-word framing. Reference §2; upstream `pico-keys-sdk` `src/apdu.c`.
 //!
-//! Decisions, with the upstream behaviour they follow or deliberately change:
-//!
-//! * **Malformed lengths** answer 6700 (upstream drops some of them silently, reference §2). A malformed
-//!   APDU also drops any chain in progress and any pending response.
-//! * **Le absent.** Upstream `apdu_process` sets Ne = 256 for a bare 4-byte APDU (case 1) and Ne = 0 for
-//!   `Lc data` without Le (case 3). We do the same: the [`CommandView`] given to the application has
-//!   `ne == 256` for a 4-byte APDU, and a case-3 command that produces data answers `61xx` with no data
-//!   (upstream `apdu_next` with `ne == 0`), the data being fetched by GET RESPONSE.
-//! * **Chaining.** A part with CLA bit 0x10 is stored and answered 9000. Every later part must have the
-//!   same CLA (without 0x10), INS, P1 and P2 (reference §2). Ne comes from the last part.
-//!   Upstream (`process_apdu`) never compares headers: whatever unchained command comes next gets the
-//!   stored data prepended, so an unrelated command would run on the wrong data. We follow the reference
-//!   instead: any part or unchained command with a different header drops the chain and answers **6883**
-//!   without running, except SELECT by AID (INS A4, P1 04), which drops the chain and runs normally
-//!   (reference §2: "A SELECT-by-AID aborts a chain"). GET RESPONSE mid-chain is such an other command.
-//! * **Chain overflow** (more than [`MAX_COMMAND_DATA`] bytes) drops the chain and answers 6700 (reference
-//!   §2; upstream answers 6E00 and keeps chaining). An unchained command with more than
-//!   [`MAX_COMMAND_DATA`] bytes is also answered 6700, so applications can rely on the limit.
-//! * **GET RESPONSE** is any APDU with INS C0 and CLA 00 or 80 outside a chain; the layer answers it and
-//!   never passes it to the application (upstream intercepts every INS C0 in `apdu_process`). It returns
-//!   the next min(Ne, remaining) bytes, then `61xx` (`6100` when 256 or more remain) or 9000. With nothing
-//!   pending it answers **6985** (conditions of use not satisfied); upstream replays stale buffer
-//!   contents in that case. P1-P2 other than 0000 answers 6A86 and keeps the pending response.
-//!   Any other command discards the pending response.
-//! * Status words other than 9000 and `61xx` carry no data. Buffers that held command or response data
-//!   are zeroed once they are no longer needed, since they may hold PINs or plaintext.
+//! The behaviour, and where it departs from upstream, is documented on [`ApduLayer`].
 
 use crate::{CommandView, Reply, Status};
 
@@ -36,11 +11,11 @@ pub const MAX_COMMAND_DATA: usize = 4096;
 /// Longest response data an Application may produce.
 pub const MAX_RESPONSE_DATA: usize = 4096;
 
-/// ISO 7816-4 §5.4.1: "command chaining, more commands follow".
+/// ISO 7816-4 §5.1.1.1: "command chaining, more commands follow".
 const CLA_CHAINING: u8 = 0x10;
 /// ISO 7816-4 §7.6.1 GET RESPONSE.
 const INS_GET_RESPONSE: u8 = 0xC0;
-/// ISO 7816-4 §11.2.2 SELECT; P1 04 = select by DF name (AID).
+/// ISO 7816-4 §7.1.1 SELECT; P1 04 = select by DF name (AID).
 const INS_SELECT: u8 = 0xA4;
 const P1_SELECT_BY_AID: u8 = 0x04;
 
@@ -73,6 +48,35 @@ impl Header {
 
 /// Chaining and GET RESPONSE state of one card. All storage is inline (about 8 KiB), so it can live
 /// in a `static` on the firmware.
+///
+/// # Behaviour
+///
+/// Decisions, with the upstream behaviour they follow or deliberately change:
+///
+/// * **Malformed lengths** answer 6700 (upstream drops some of them silently, reference §2). A malformed
+///   APDU also drops any chain in progress and any pending response.
+/// * **Le absent.** Upstream `apdu_process` sets Ne = 256 for a bare 4-byte APDU (case 1) and Ne = 0 for
+///   `Lc data` without Le (case 3). We do the same: the [`CommandView`] given to the application has
+///   `ne == 256` for a 4-byte APDU, and a case-3 command that produces data answers `61xx` with no data
+///   (upstream `apdu_next` with `ne == 0`), the data being fetched by GET RESPONSE.
+/// * **Chaining.** A part with CLA bit 0x10 is stored and answered 9000. Every later part must have the
+///   same CLA (without 0x10), INS, P1 and P2 (reference §2). Ne comes from the last part.
+///   Upstream (`process_apdu`) never compares headers: whatever unchained command comes next gets the
+///   stored data prepended, so an unrelated command would run on the wrong data. We follow the reference
+///   instead: any part or unchained command with a different header drops the chain and answers **6883**
+///   without running, except SELECT by AID (INS A4, P1 04), which drops the chain and runs normally
+///   (reference §2: "A SELECT-by-AID aborts a chain"). GET RESPONSE mid-chain is such an other command.
+/// * **Chain overflow** (more than [`MAX_COMMAND_DATA`] bytes) drops the chain and answers 6700 (reference
+///   §2; upstream answers 6E00 and keeps chaining). An unchained command with more than
+///   [`MAX_COMMAND_DATA`] bytes is also answered 6700, so applications can rely on the limit.
+/// * **GET RESPONSE** is any APDU with INS C0 and CLA 00 or 80 outside a chain; the layer answers it and
+///   never passes it to the application (upstream intercepts every INS C0 in `apdu_process`). It returns
+///   the next min(Ne, remaining) bytes, then `61xx` (`6100` when 256 or more remain) or 9000. With nothing
+///   pending it answers **6985** (conditions of use not satisfied); upstream re-sends whatever its
+///   response buffer holds (the previous response) in that case. P1-P2 other than 0000 answers 6A86 and keeps the pending response.
+///   Any other command discards the pending response.
+/// * Status words other than 9000 and `61xx` carry no data. Buffers that held command or response data
+///   are zeroed once they are no longer needed, since they may hold PINs or plaintext.
 pub struct ApduLayer {
     /// Data of the chain parts received so far.
     chain: [u8; MAX_COMMAND_DATA],
@@ -202,7 +206,7 @@ impl ApduLayer {
             self.drop_pending();
             Status::Success
         } else {
-            // ISO 7816-4 §5.6: SW2 = number of bytes still available, 00 for 256 or more.
+            // ISO 7816-4 §5.1.3: SW2 = number of bytes still available, 00 for 256 or more.
             Status::MoreAvailable(u8::try_from(left).unwrap_or(0))
         };
         write_status(out, n, sw)

@@ -2,7 +2,7 @@
 
 /// A status word other than plain success, or success itself.
 ///
-/// The names follow ISO 7816-4 §5.6; the hex code is in each doc comment. The Pico HSM maps both
+/// The names follow ISO 7816-4 §5.1.3; the hex code is in each doc comment. The Pico HSM maps both
 /// "wrong length" and "wrong data" to 6700 (reference §2), so there is a single [`Status::WrongLength`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Status {

@@ -1,4 +1,4 @@
-//! BER-TLV data objects as used in SmartCard-HSM command and response data (ISO 7816-4 §5.2 and §8.1,
+//! BER-TLV data objects as used in SmartCard-HSM command and response data (ISO 7816-4 §5.2,
 //! ISO 8825-1 §8.1): one- and two-byte tags held as `u16` (`0x80`, `0x5F20`, `0x7F49`), definite lengths.
 //! The upstream counterpart is `pico-keys-sdk` `src/asn1.c` (`walk_tlv`, `asn1_find_tag`, `format_tlv_len`).
 //!
@@ -212,7 +212,13 @@ mod tests {
         let mut r = Reader::new(&[0x00, 0x00, 0xFF, 0x01, 0x01, 0x05]);
         assert_eq!(r.next(), Some(Ok(Tlv { tag: 0x00, value: &[] })));
         // FF has the low five bits set, so it starts a two-byte tag.
-        assert_eq!(r.next(), Some(Ok(Tlv { tag: 0xFF01, value: &[5] })));
+        assert_eq!(
+            r.next(),
+            Some(Ok(Tlv {
+                tag: 0xFF01,
+                value: &[5]
+            }))
+        );
         assert_eq!(r.next(), None);
         // A lone padding byte is a truncated object.
         assert_eq!(Reader::new(&[0x80, 0x00, 0x00]).nth(1), Some(Err(Status::WrongLength)));
