@@ -42,7 +42,11 @@ impl Default for Drbg {
 impl Drbg {
     /// An unseeded generator; [`Drbg::reseed`] must succeed before it yields output.
     pub const fn new() -> Self {
-        Drbg { rng: None, last_entropy_digest: [0; 32], produced: 0 }
+        Drbg {
+            rng: None,
+            last_entropy_digest: [0; 32],
+            produced: 0,
+        }
     }
 
     /// Whether the generator wants fresh entropy (unseeded or past the reseed interval).

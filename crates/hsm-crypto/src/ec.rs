@@ -47,13 +47,15 @@ fn public_of(sk: &SigningKey) -> [u8; 65] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use p256::ecdsa::signature::hazmat::PrehashVerifier;
     use p256::ecdsa::VerifyingKey;
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
 
     #[test]
     fn sign_verifies() {
-        let secret: [u8; 32] =
-            hex::decode("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721").unwrap().try_into().unwrap();
+        let secret: [u8; 32] = hex::decode("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let public = p256_public(&secret).unwrap();
         assert_eq!(
             hex::encode(&public[1..33]),

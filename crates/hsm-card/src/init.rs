@@ -1,0 +1,245 @@
+//! INITIALIZE DEVICE (80 50) and the device identity (reference §3.10, §8.1–8.2; DESIGN §5).
+//!
+//! Unlike upstream, a device that was initialized before is only re-initialized with its current
+//! SO-PIN (the genuine SmartCard-HSM's initialization code). A wrong one answers 6982 and costs an SO
+//! retry; nothing is changed.
+
+use alloc::vec::Vec;
+
+use hsm_apdu::{CommandView, Reply, Status, tlv};
+use zeroize::Zeroizing;
+
+use crate::files::{fid, prefix};
+use crate::pin::{MAX_PIN_LEN, PinRef, SO_RETRIES};
+use crate::{App, Platform, cvc};
+
+/// Firmware version reported in the FCI and by INITIALIZE without data (upstream compatible 6.6).
+pub const VERSION: (u8, u8) = (6, 6);
+const DEFAULT_USER_RETRIES: u8 = 3;
+const MAX_KEY_DOMAINS: u8 = 16;
+const MAX_PUKS: u8 = 8;
+/// Curve id of P-256 in key records (mbedTLS group id, reference §6.4).
+const CURVE_SECP256R1: u8 = 3;
+
+struct InitParams<'a> {
+    options: Option<[u8; 2]>,
+    user_pin: &'a [u8],
+    so_pin: &'a [u8],
+    retries: u8,
+    dkek_shares: Option<u8>,
+    puk: Option<(u8, u8)>,
+    key_domains: Option<u8>,
+}
+
+impl<'a> InitParams<'a> {
+    fn parse(data: &'a [u8]) -> Result<Self, Status> {
+        let mut p = InitParams {
+            options: None,
+            user_pin: &[],
+            so_pin: &[],
+            retries: DEFAULT_USER_RETRIES,
+            dkek_shares: None,
+            puk: None,
+            key_domains: None,
+        };
+        for item in tlv::Reader::new(data) {
+            let item = item?;
+            match (item.tag, item.value) {
+                (0x80, &[hi, lo]) => p.options = Some([hi, lo]),
+                (0x81, pin) => p.user_pin = pin,
+                (0x82, so) => p.so_pin = so,
+                (0x91, &[n]) if (1..=15).contains(&n) => p.retries = n,
+                (0x92, &[n]) => p.dkek_shares = Some(n),
+                (0x93, &[n, m]) if n <= MAX_PUKS && m <= n => p.puk = Some((n, m)),
+                (0x97, &[n]) if n <= MAX_KEY_DOMAINS => p.key_domains = Some(n),
+                // Biometric templates (95, 96) and unknown tags are ignored, as upstream.
+                (0x80 | 0x91 | 0x92 | 0x93 | 0x97, _) => return Err(Status::WrongLength),
+                _ => {}
+            }
+        }
+        let bad = |pin: &[u8]| pin.is_empty() || pin.len() > MAX_PIN_LEN;
+        if bad(p.user_pin) || bad(p.so_pin) {
+            return Err(Status::WrongLength);
+        }
+        Ok(p)
+    }
+}
+
+/// Files that survive re-initialization: the device identity.
+fn persistent(f: u16) -> bool {
+    matches!(
+        f,
+        fid::DEVICE_KEY | fid::DEVICE_PRKD | fid::DEVICE_REQUEST | fid::C_DEVAUT
+    )
+}
+
+impl<P: Platform> App<P> {
+    /// INITIALIZE DEVICE (80 50 00 00).
+    pub(crate) fn initialize(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
+        if cmd.data.is_empty() {
+            // Free memory (4 bytes BE), 00, version: pypicohsm reads the version from bytes 5 and 6.
+            let free = u32::try_from(self.platform.store().free_space()).unwrap_or(u32::MAX);
+            reply.extend(&free.to_be_bytes())?;
+            reply.extend(&[0x00, VERSION.0, VERSION.1])?;
+            return Ok(());
+        }
+        let params = InitParams::parse(cmd.data)?;
+        if self.pin_is_set(PinRef::So)? {
+            match self.check_pin(PinRef::So, params.so_pin) {
+                Ok(_) => {}
+                Err(Status::RemainingRetries(_)) => return Err(Status::SecurityStatusNotSatisfied),
+                Err(e) => return Err(e),
+            }
+        }
+        self.session.clear();
+
+        // One atomic wipe of everything but the device identity; the SO-PIN record goes with it, so
+        // a power cut from here on leaves an uninitialized device, never a half-initialized one.
+        self.platform.store().retain(persistent).map_err(crate::store_status)?;
+        self.ensure_device_identity()?;
+
+        let mkek = Zeroizing::new(self.random_array::<32>()?);
+        if let Some(opts) = params.options {
+            self.write_file(fid::DEVICE_OPTIONS, &opts)?;
+        }
+        let mut domains: Vec<u8> = match params.dkek_shares {
+            Some(0) => {
+                let dkek = Zeroizing::new(self.random_array::<32>()?);
+                self.write_sealed_mkek(fid::DKEK, &mkek, &dkek[..])?;
+                alloc::vec![1, 1]
+            }
+            Some(n) => alloc::vec![n, 0],
+            None => alloc::vec![0, 0],
+        };
+        if let Some(n) = params.key_domains {
+            domains = alloc::vec![0xFF; usize::from(n) * 2];
+        }
+        self.write_file(fid::KEY_DOMAINS, &domains)?;
+        if let Some((n, m)) = params.puk {
+            self.write_file(fid::PUK_AUTH, &[n, n, m, 0])?;
+        }
+        self.set_retries(PinRef::User, params.retries, params.retries)?;
+        self.set_retries(PinRef::So, SO_RETRIES, SO_RETRIES)?;
+        self.write_pin(PinRef::User, params.user_pin, &mkek)?;
+        // Written last: from here on the device counts as initialized.
+        self.write_pin(PinRef::So, params.so_pin, &mkek)?;
+
+        self.session.user_verified = true;
+        self.session.user_authenticated = true;
+        self.session.mkek = Some(mkek);
+        Ok(())
+    }
+
+    /// Seals `plain` for file `f` under the MKEK and stores it.
+    pub(crate) fn write_sealed_mkek(&mut self, f: u16, mkek: &[u8; 32], plain: &[u8]) -> Result<(), Status> {
+        let key = self.keys.mkek_sealing_key(mkek);
+        let nonce = self.random_array::<12>()?;
+        let sealed = self.keys.seal(&key, f, &nonce, plain);
+        self.write_file(f, &sealed)
+    }
+
+    /// The device private key (slot 0), if present and intact.
+    pub(crate) fn device_key(&mut self) -> Result<Option<Zeroizing<[u8; 32]>>, Status> {
+        let Some(sealed) = self.read_file(fid::DEVICE_KEY)? else {
+            return Ok(None);
+        };
+        let key = self.keys.device_sealing_key();
+        let Some(plain) = self.keys.open(&key, fid::DEVICE_KEY, &sealed) else {
+            return Ok(None);
+        };
+        match plain.split_first() {
+            Some((&CURVE_SECP256R1, scalar)) if scalar.len() == 32 => {
+                let mut s = Zeroizing::new([0u8; 32]);
+                s.copy_from_slice(scalar);
+                Ok(Some(s))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Creates the device key, C_DevAut, its request and PRKD unless they all exist already.
+    fn ensure_device_identity(&mut self) -> Result<(), Status> {
+        let existing = self.device_key()?;
+        let have_certs = [fid::C_DEVAUT, fid::DEVICE_REQUEST, fid::DEVICE_PRKD]
+            .iter()
+            .all(|f| self.platform.store().contains(*f));
+        let secret = match existing {
+            Some(_) if have_certs => return Ok(()),
+            Some(s) => s,
+            None => {
+                let (secret, _) = hsm_crypto::ec::p256_generate(self.drbg()?).map_err(|_| Status::ExecutionError)?;
+                let mut plain = Zeroizing::new(Vec::with_capacity(33));
+                plain.push(CURVE_SECP256R1);
+                plain.extend_from_slice(&secret[..]);
+                let key = self.keys.device_sealing_key();
+                let nonce = self.random_array::<12>()?;
+                let sealed = self.keys.seal(&key, fid::DEVICE_KEY, &nonce, &plain);
+                self.write_file(fid::DEVICE_KEY, &sealed)?;
+                secret
+            }
+        };
+        let public = hsm_crypto::ec::p256_public(&secret).ok_or(Status::ExecutionError)?;
+        let name = device_name(&public);
+        let sign = |msg: &[u8]| hsm_crypto::ec::p256_sign_sha256(&secret, msg).ok_or(Status::ExecutionError);
+
+        let pk = cvc::p256_public_key(&public);
+        let cert_body = cvc::body(&name, &pk, &name, true);
+        let cert = cvc::certificate(&cert_body, &sign(&cert_body)?);
+        let req_body = cvc::body(&name, &pk, &name, false);
+        let inner = cvc::certificate(&req_body, &sign(&req_body)?);
+        let tbs = cvc::authenticated_tbs(&inner, &name);
+        let request = cvc::authenticated_request(&tbs, &sign(&tbs)?);
+
+        self.write_file(fid::DEVICE_PRKD, &device_prkd(&public))?;
+        self.write_file(fid::DEVICE_REQUEST, &request)?;
+        self.write_file(fid::C_DEVAUT, &cert)
+    }
+}
+
+/// The device name (CHR of C_DevAut): `ES` + 9 base-32 characters of the public key hash + `00001`.
+///
+/// OpenSC uses the CHR without its last 5 characters as the PKCS#11 token serial, so the unique part
+/// must come first (upstream makes every device `ESPICOHSMTR`, reference §8.2).
+pub fn device_name(public: &[u8; 65]) -> [u8; 16] {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let h = hsm_crypto::hash::sha256(&[b"pico-hsm device name", public]);
+    let mut acc = u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let mut name = *b"ES?????????00001";
+    for slot in name.iter_mut().skip(2).take(9) {
+        *slot = ALPHABET.get((acc >> 59) as usize).copied().unwrap_or(b'A');
+        acc <<= 5;
+    }
+    name
+}
+
+/// PKCS#15 private EC key description of the device key (C400): label, id, path CC00, 256 bits.
+fn device_prkd(public: &[u8; 65]) -> Vec<u8> {
+    let id = hsm_crypto::hash::sha256(&[public]);
+    let mut common = Vec::new();
+    cvc::put(&mut common, 0x0C, b"DevAuthKey");
+    let mut key_attrs = Vec::new();
+    cvc::put(&mut key_attrs, 0x04, id.get(..20).unwrap_or_default());
+    cvc::put(&mut key_attrs, 0x03, &[0x07, 0x80]);
+    let mut path = Vec::new();
+    cvc::put(&mut path, 0x04, &[prefix::KEY, 0x00]);
+    let mut ec = cvc::tlv(0x30, &path);
+    cvc::put(&mut ec, 0x02, &[0x01, 0x00]);
+    let mut body = cvc::tlv(0x30, &common);
+    cvc::put(&mut body, 0x30, &key_attrs);
+    cvc::put(&mut body, 0xA1, &cvc::tlv(0x30, &ec));
+    cvc::tlv(0xA0, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_differ_and_are_well_formed() {
+        let a = device_name(&[4; 65]);
+        let b = device_name(&[5; 65]);
+        assert_ne!(a[..11], b[..11]);
+        assert!(a.iter().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(&a[11..], b"00001");
+    }
+}

@@ -1,0 +1,242 @@
+//! The SmartCard-HSM card application of Pico HSM.
+//!
+//! One card core for the firmware and the virtual card: [`Card`] takes raw command APDUs from a
+//! transport and answers with response data and a status word. Everything the card needs from the
+//! device it gets through [`Platform`].
+//!
+//! A command travels: [`hsm_apdu::ApduLayer`] (lengths, chaining, GET RESPONSE) → the class and
+//! selection gate in [`App::process`] → one handler per command family (`fs`, `pin`, `init`).
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+mod cvc;
+pub mod files;
+mod fs;
+mod init;
+mod pin;
+mod platform;
+mod secrets;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+use alloc::vec::Vec;
+
+use hsm_apdu::{ApduLayer, Application, CommandView, Reply, Status};
+use hsm_crypto::drbg::{Drbg, ENTROPY_LEN};
+use zeroize::Zeroizing;
+
+pub use init::{VERSION, device_name};
+pub use platform::Platform;
+use secrets::{DeviceKeys, Key32};
+
+/// The genuine SmartCard-HSM ATR (reference §1), so OpenSC's `sc-hsm` driver binds unchanged.
+pub const ATR: [u8; 24] = [
+    0x3B, 0xFE, 0x18, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x31, 0x81, 0x54, 0x48, 0x53, 0x4D, 0x31, 0x73, 0x80,
+    0x21, 0x40, 0x81, 0x07, 0xFA,
+];
+
+/// Size a transport's response buffer must have: the longest response data plus the status word.
+pub const RESPONSE_BUFFER_SIZE: usize = hsm_apdu::MAX_RESPONSE_DATA + 2;
+
+/// Volatile security state, cleared by power-off, reset and (re)selection of the application.
+#[derive(Default)]
+pub(crate) struct Session {
+    pub app_selected: bool,
+    /// The current elementary file, for commands that address "the current EF".
+    pub current_ef: Option<u16>,
+    pub user_verified: bool,
+    pub so_verified: bool,
+    /// Upstream `isUserAuthenticated`: gates key use and writes.
+    pub user_authenticated: bool,
+    /// The MKEK, unlocked by a PIN or SO-PIN in this session.
+    pub mkek: Option<Key32>,
+}
+
+impl Session {
+    /// Forgets every authentication (and zeroizes the MKEK), keeping the selection.
+    pub fn clear(&mut self) {
+        self.user_verified = false;
+        self.so_verified = false;
+        self.user_authenticated = false;
+        self.mkek = None;
+    }
+}
+
+/// The card application behind the APDU layer.
+pub(crate) struct App<P: Platform> {
+    pub platform: P,
+    pub session: Session,
+    pub drbg: Drbg,
+    pub keys: DeviceKeys,
+    pub serial: [u8; 8],
+}
+
+/// A SmartCard-HSM card: feed it command APDUs, get response APDUs.
+pub struct Card<P: Platform> {
+    layer: ApduLayer,
+    app: App<P>,
+}
+
+impl<P: Platform> core::fmt::Debug for Card<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Card")
+            .field("app_selected", &self.app.session.app_selected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform> Card<P> {
+    /// A card over `platform`, powered on and reset.
+    pub fn new(mut platform: P) -> Self {
+        let serial = platform.serial();
+        let root = platform.device_secret();
+        let keys = DeviceKeys::derive(&root, &serial);
+        Card {
+            layer: ApduLayer::new(),
+            app: App {
+                platform,
+                session: Session::default(),
+                drbg: Drbg::new(),
+                keys,
+                serial,
+            },
+        }
+    }
+
+    /// Power on, power off or reset: clears the PIN state, the selection and any pending response.
+    pub fn reset(&mut self) {
+        self.layer.reset();
+        self.app.session = Session::default();
+    }
+
+    /// Processes one command APDU; writes response data and SW1 SW2 into `out` and returns their length.
+    ///
+    /// `out` should be [`RESPONSE_BUFFER_SIZE`] bytes; a shorter buffer caps the response length.
+    pub fn transmit(&mut self, apdu: &[u8], out: &mut [u8]) -> usize {
+        self.layer.process(&mut self.app, apdu, out)
+    }
+
+    /// The platform, for the transport (flushing flash, for example).
+    pub fn platform_mut(&mut self) -> &mut P {
+        &mut self.app.platform
+    }
+
+    /// Gives the platform back.
+    pub fn into_platform(self) -> P {
+        self.app.platform
+    }
+}
+
+/// Maps a store error to the status word the card answers.
+pub(crate) fn store_status(e: hsm_store::Error) -> Status {
+    match e {
+        hsm_store::Error::NotFound => Status::FileNotFound,
+        hsm_store::Error::Full | hsm_store::Error::TooLarge => Status::NotEnoughMemory,
+        _ => Status::MemoryFailure,
+    }
+}
+
+impl<P: Platform> App<P> {
+    /// Reads a whole file of the main store, `None` if it does not exist.
+    pub(crate) fn read_file(&mut self, fid: u16) -> Result<Option<Zeroizing<Vec<u8>>>, Status> {
+        match self.platform.store().read_all(fid) {
+            Ok(v) => Ok(Some(Zeroizing::new(v))),
+            Err(hsm_store::Error::NotFound) => Ok(None),
+            Err(e) => Err(store_status(e)),
+        }
+    }
+
+    /// Atomically replaces a file of the main store.
+    pub(crate) fn write_file(&mut self, fid: u16, data: &[u8]) -> Result<(), Status> {
+        self.platform.store().write(fid, data).map_err(store_status)
+    }
+
+    /// Fills `out` from the DRBG.
+    pub(crate) fn random(&mut self, out: &mut [u8]) -> Result<(), Status> {
+        self.drbg()?.fill(out).map_err(|_| Status::ExecutionError)
+    }
+
+    /// The DRBG, reseeded from the platform's entropy when due.
+    pub(crate) fn drbg(&mut self) -> Result<&mut Drbg, Status> {
+        if self.drbg.needs_reseed() {
+            // Two attempts: one failed health test may be a fluke, two are a broken source.
+            let mut seeded = false;
+            for _ in 0..2 {
+                let mut entropy = Zeroizing::new([0u8; ENTROPY_LEN]);
+                self.platform.entropy(&mut entropy[..]);
+                if self.drbg.reseed(&entropy).is_ok() {
+                    seeded = true;
+                    break;
+                }
+            }
+            if !seeded {
+                log::error!("entropy source failed its health test");
+                return Err(Status::ExecutionError);
+            }
+        }
+        Ok(&mut self.drbg)
+    }
+
+    /// `N` random bytes.
+    pub(crate) fn random_array<const N: usize>(&mut self) -> Result<[u8; N], Status> {
+        let mut a = [0u8; N];
+        self.random(&mut a)?;
+        Ok(a)
+    }
+
+    fn select_application(&mut self) {
+        self.session = Session {
+            app_selected: true,
+            ..Session::default()
+        };
+    }
+
+    /// GET CHALLENGE (00 84 00 00 Le): Le random bytes.
+    fn get_challenge(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
+        if cmd.ne == 0 {
+            return Err(Status::WrongLength);
+        }
+        let n = cmd.ne.min(reply.remaining());
+        let buf = reply.reserve(n)?;
+        self.random(buf)
+    }
+}
+
+impl<P: Platform> Application for App<P> {
+    fn process(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
+        // Secure messaging (CLA bits 0C) is not offered yet; proprietary (80) and ISO (00) classes only.
+        let cla = cmd.cla & !0x10;
+        if cla != 0x00 && cla != 0x80 {
+            return Err(Status::ClassNotSupported);
+        }
+        if cmd.ins == 0xA4 && cmd.p1 == 0x04 {
+            if cmd.data == files::AID {
+                self.select_application();
+                return self.select_application_fci(cmd, reply);
+            }
+            // OpenSC probes other drivers' AIDs first; answering 9000 would make it take us for them.
+            return Err(Status::FileNotFound);
+        }
+        if !self.session.app_selected {
+            return Err(Status::InstructionNotSupported);
+        }
+        match cmd.ins {
+            0xA4 => self.select(cmd, reply),
+            0xB0 | 0xB1 => self.read_binary(cmd, reply),
+            0xD7 => self.update_binary(cmd),
+            0xE4 => self.delete_file(cmd),
+            0x58 => self.list_keys(reply),
+            0x20 => self.verify(cmd),
+            0x24 => self.change_reference_data(cmd),
+            0x2C => self.reset_retry_counter(cmd),
+            0x84 => self.get_challenge(cmd, reply),
+            0x50 => self.initialize(cmd, reply),
+            _ => Err(Status::InstructionNotSupported),
+        }
+    }
+}

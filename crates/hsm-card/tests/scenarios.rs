@@ -1,0 +1,211 @@
+//! In-process APDU scenarios against the card over a RAM platform.
+
+use hsm_card::testing::RamPlatform;
+use hsm_card::{Card, RESPONSE_BUFFER_SIZE};
+
+const SELECT_AID: &str = "00A4040C0BE82B0601040181C31F0201";
+const SELECT_AID_FCI: &str = "00A404000BE82B0601040181C31F020100";
+/// sc-hsm-tool --initialize --so-pin 3537363231383830 --pin 648219 (options 0001, 3 retries).
+const INIT: &str = "8050000019 800200018106363438323139820835373632313838309101 03";
+
+fn card(seed: u64) -> Card<RamPlatform> {
+    Card::new(RamPlatform::new(seed))
+}
+
+fn tx(card: &mut Card<RamPlatform>, apdu: &str) -> (Vec<u8>, u16) {
+    let apdu = hex::decode(apdu.replace(' ', "")).unwrap();
+    let mut out = [0u8; RESPONSE_BUFFER_SIZE];
+    let n = card.transmit(&apdu, &mut out);
+    assert!(n >= 2);
+    let sw = u16::from_be_bytes([out[n - 2], out[n - 1]]);
+    (out[..n - 2].to_vec(), sw)
+}
+
+fn sw(card: &mut Card<RamPlatform>, apdu: &str) -> u16 {
+    tx(card, apdu).1
+}
+
+fn initialized(seed: u64) -> Card<RamPlatform> {
+    let mut c = card(seed);
+    assert_eq!(sw(&mut c, SELECT_AID), 0x9000);
+    assert_eq!(sw(&mut c, INIT), 0x9000);
+    c.reset();
+    assert_eq!(sw(&mut c, SELECT_AID), 0x9000);
+    c
+}
+
+#[test]
+fn select_application_returns_fci_with_version() {
+    let mut c = card(1);
+    let (fci, s) = tx(&mut c, SELECT_AID_FCI);
+    assert_eq!(s, 0x9000);
+    assert_eq!(fci[0], 0x62);
+    let tail = &fci[fci.len() - 7..];
+    assert_eq!(tail, &[0x85, 0x05, 0x00, 0x00, 0xFF, 6, 6]);
+    assert_eq!(sw(&mut c, "00A404000AE82B0601040181C31F02"), 0x6A82, "unknown AID");
+    assert_eq!(sw(&mut c, SELECT_AID), 0x9000, "P2=0C accepted");
+}
+
+#[test]
+fn commands_need_the_application_selected() {
+    let mut c = card(2);
+    assert_eq!(sw(&mut c, "0084000008"), 0x6D00);
+    assert_eq!(sw(&mut c, SELECT_AID), 0x9000);
+    let (data, s) = tx(&mut c, "0084000008");
+    assert_eq!((data.len(), s), (8, 0x9000));
+    assert_eq!(sw(&mut c, "0084000000"), 0x9000, "Le=00 is 256");
+    assert_eq!(tx(&mut c, "00840000").0.len(), 256, "4-byte APDU: Ne = 256 (upstream)");
+    assert_eq!(sw(&mut c, "00840000 01 AA"), 0x6700, "no Le");
+    assert_eq!(sw(&mut c, "A0840000 08"), 0x6E00, "bad class");
+    assert_eq!(sw(&mut c, "80FF0000"), 0x6D00, "unknown INS");
+}
+
+#[test]
+fn uninitialized_pin_is_not_found() {
+    let mut c = card(3);
+    sw(&mut c, SELECT_AID);
+    assert_eq!(sw(&mut c, "0020008100"), 0x6A88);
+    assert_eq!(sw(&mut c, "00200081 06 363438323139"), 0x6A88);
+    assert_eq!(sw(&mut c, "0020018100"), 0x6B00);
+    assert_eq!(sw(&mut c, "0020008200"), 0x6A88);
+}
+
+#[test]
+fn initialize_then_pin_lifecycle() {
+    let mut c = initialized(4);
+    assert_eq!(sw(&mut c, "00200081"), 0x63C3);
+    assert_eq!(sw(&mut c, "00200081 06 363438323130"), 0x63C2);
+    assert_eq!(sw(&mut c, "00200081 06 363438323139"), 0x9000);
+    assert_eq!(sw(&mut c, "00200081"), 0x9000, "verified state");
+    c.reset();
+    sw(&mut c, SELECT_AID);
+    assert_eq!(
+        sw(&mut c, "00200081"),
+        0x63C3,
+        "counter restored, state cleared by reset"
+    );
+    for left in [0x63C2, 0x63C1, 0x63C0] {
+        assert_eq!(sw(&mut c, "00200081 06 303030303030"), left);
+    }
+    assert_eq!(
+        sw(&mut c, "00200081 06 363438323139"),
+        0x6983,
+        "blocked even with the right PIN"
+    );
+    // RESET RETRY COUNTER with SO-PIN ‖ new PIN.
+    assert_eq!(sw(&mut c, "002C0081 0E 3537363231383830 313233343536"), 0x9000);
+    assert_eq!(sw(&mut c, "00200081 06 363438323139"), 0x63C2, "old PIN gone");
+    assert_eq!(sw(&mut c, "00200081 06 313233343536"), 0x9000);
+    // CHANGE REFERENCE DATA user and SO.
+    assert_eq!(sw(&mut c, "00240081 0C 313233343536 363438323139"), 0x9000);
+    assert_eq!(sw(&mut c, "00200081 06 363438323139"), 0x9000);
+    assert_eq!(sw(&mut c, "00240088 10 3537363231383830 3132333435363738"), 0x9000);
+    assert_eq!(sw(&mut c, "00200088 08 3537363231383830"), 0x63CE);
+    assert_eq!(sw(&mut c, "00200088 08 3132333435363738"), 0x9000);
+}
+
+#[test]
+fn reinitialize_needs_the_current_so_pin() {
+    let mut c = initialized(5);
+    sw(&mut c, "00200081 06 363438323139");
+    assert_eq!(sw(&mut c, "00D7CF01 08 5402 0000 5302 ABCD"), 0x9000);
+    let wrong = "8050000019 800200018106363438323139820835373632313838319101 03";
+    assert_eq!(sw(&mut c, wrong), 0x6982);
+    assert_eq!(sw(&mut c, "00200088"), 0x63CE, "SO retry spent");
+    let (data, s) = tx(&mut c, "00B1CF01 04 54020000 00");
+    assert_eq!((data, s), (vec![0xAB, 0xCD], 0x9000), "object kept");
+    assert_eq!(sw(&mut c, INIT), 0x9000);
+    assert_eq!(sw(&mut c, "00B1CF01 04 54020000 00"), 0x6A82, "wiped by a real re-init");
+}
+
+#[test]
+fn device_identity_survives_reinitialization_and_is_unique() {
+    let mut a = initialized(6);
+    let (cert, s) = tx(&mut a, "00B12F02 04 54020000 00");
+    assert_eq!(s, 0x9000);
+    assert_eq!(&cert[..2], &[0x7F, 0x21]);
+    sw(&mut a, INIT);
+    let (cert2, _) = tx(&mut a, "00B12F02 04 54020000 00");
+    assert_eq!(cert, cert2);
+    let mut b = initialized(7);
+    let (other, _) = tx(&mut b, "00B12F02 04 54020000 00");
+    assert_ne!(cert, other);
+    let (keys, _) = tx(&mut a, "8058000000");
+    assert_eq!(keys, vec![0xC4, 0x00, 0xCC, 0x00]);
+}
+
+#[test]
+fn file_access_rules() {
+    let mut c = initialized(8);
+    assert_eq!(sw(&mut c, "00D7CD01 06 5402 0000 5300"), 0x6982, "write needs login");
+    sw(&mut c, "00200081 06 363438323139");
+    assert_eq!(sw(&mut c, "00D7CD01 08 5402 0000 5302 1234"), 0x9000);
+    for internal in ["1081", "1088", "100E", "CC00", "CC01", "10A0"] {
+        assert_eq!(
+            sw(&mut c, &format!("00B1{internal} 04 54020000 00")),
+            0x6982,
+            "{internal}"
+        );
+    }
+    assert_eq!(sw(&mut c, "00D71081 08 5402 0000 5302 1234"), 0x6982);
+    assert_eq!(sw(&mut c, "00D7CC01 08 5402 0000 5302 1234"), 0x6982);
+    assert_eq!(sw(&mut c, "00E4 0000 02 CC00"), 0x6982);
+    assert_eq!(sw(&mut c, "00E4 0000 02 2F00"), 0x6986);
+    c.reset();
+    sw(&mut c, SELECT_AID);
+    assert_eq!(
+        sw(&mut c, "00B1CD01 04 54020000 00"),
+        0x6982,
+        "protected data needs login"
+    );
+    assert_eq!(sw(&mut c, "00B12F00 04 54020000 00"), 0x9000, "EF.DIR is public");
+    assert_eq!(sw(&mut c, "00B1CD01 00"), 0x6700, "B1 without offset DO");
+    assert_eq!(
+        sw(&mut c, "00B1CD01 07 5405 0000000000 00"),
+        0x6700,
+        "offset longer than 4 bytes"
+    );
+}
+
+#[test]
+fn large_file_with_32_bit_offsets() {
+    let mut c = initialized(9);
+    sw(&mut c, "00200081 06 363438323139");
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    for (i, chunk) in data.chunks(1500).enumerate() {
+        let off = (i * 1500) as u32;
+        let mut body = vec![0x54, 0x04];
+        body.extend_from_slice(&off.to_be_bytes());
+        body.extend_from_slice(&[0x53, 0x82]);
+        body.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+        body.extend_from_slice(chunk);
+        let apdu = format!("00D7CF02 00{:04X}{}", body.len(), hex::encode(&body));
+        assert_eq!(sw(&mut c, &apdu), 0x9000, "chunk {i}");
+    }
+    let mut back = Vec::new();
+    while back.len() < data.len() {
+        let off = back.len() as u32;
+        let (d, s) = tx(&mut c, &format!("00B1CF02 000006 5404{:08X} 0000", off));
+        assert_eq!(s, 0x9000);
+        assert!(!d.is_empty());
+        back.extend_from_slice(&d);
+    }
+    assert_eq!(back, data);
+    let (d, s) = tx(&mut c, &format!("00B1CF02 06 5404{:08X} 00", data.len() + 1));
+    assert_eq!((d.len(), s), (0, 0x6282));
+}
+
+#[test]
+fn transport_pin_blocks_verify_until_changed() {
+    let mut c = card(10);
+    sw(&mut c, SELECT_AID);
+    let init = "8050000019 800200038106363438323139820835373632313838309101 03";
+    assert_eq!(sw(&mut c, init), 0x9000);
+    c.reset();
+    sw(&mut c, SELECT_AID);
+    assert_eq!(sw(&mut c, "00200081 06 363438323139"), 0x6984);
+    assert_eq!(sw(&mut c, "00240081 0C 363438323139 313131313131"), 0x9000);
+    c.reset();
+    sw(&mut c, SELECT_AID);
+    assert_eq!(sw(&mut c, "00200081 06 313131313131"), 0x9000);
+}
