@@ -174,6 +174,8 @@ impl<P: Platform> App<P> {
             Class::Internal | Class::Key | Class::Generated | Class::Placeholder => {
                 return Err(Status::SecurityStatusNotSatisfied);
             }
+            // The device key's descriptions belong to the device (DESIGN §5: slot 0 is never the user's).
+            _ if f == fid::DEVICE_PRKD || f == fid::DEVICE_REQUEST => return Err(Status::SecurityStatusNotSatisfied),
             Class::TokenInfo | Class::ProtectedData | Class::Public => {}
         }
         let mut offset = 0usize;
@@ -229,7 +231,9 @@ impl<P: Platform> App<P> {
             }
             // The device key and internal files are never deleted from outside (DESIGN §5).
             Class::Internal => return Err(Status::SecurityStatusNotSatisfied),
-            _ if f == fid::DEVICE_KEY => return Err(Status::SecurityStatusNotSatisfied),
+            _ if matches!(f, fid::DEVICE_KEY | fid::DEVICE_PRKD | fid::DEVICE_REQUEST) => {
+                return Err(Status::SecurityStatusNotSatisfied);
+            }
             _ => {}
         }
         if !self.platform.store().delete(f).map_err(crate::store_status)? {

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use hsm_apdu::{CommandView, Reply, Status, tlv};
 use zeroize::Zeroizing;
 
-use crate::files::{fid, prefix};
+use crate::files::fid;
 use crate::pin::{MAX_PIN_LEN, PinRef, SO_RETRIES};
 use crate::{App, Platform, cvc};
 
@@ -157,10 +157,14 @@ impl<P: Platform> App<P> {
         }
     }
 
-    /// Creates the device key, C_DevAut, its request and PRKD unless they all exist already.
+    /// Creates the device key, C_DevAut and the device's request (CE00) unless they exist already.
+    ///
+    /// Unlike upstream no PRKD (C400) is written for the device key: OpenSC would then offer it as a
+    /// PKCS#11 private key, and this card never lets user commands use slot 0 (DESIGN §5). Without a
+    /// PRKD OpenSC's emulator skips the key, while CC00 stays in LIST KEYS where upstream puts it.
     fn ensure_device_identity(&mut self) -> Result<(), Status> {
         let existing = self.device_key()?;
-        let have_certs = [fid::C_DEVAUT, fid::DEVICE_REQUEST, fid::DEVICE_PRKD]
+        let have_certs = [fid::C_DEVAUT, fid::DEVICE_REQUEST]
             .iter()
             .all(|f| self.platform.store().contains(*f));
         let secret = match existing {
@@ -190,7 +194,6 @@ impl<P: Platform> App<P> {
         let tbs = cvc::authenticated_tbs(&inner, &name);
         let request = cvc::authenticated_request(&tbs, &sign(&tbs)?);
 
-        self.write_file(fid::DEVICE_PRKD, &device_prkd(&public))?;
         self.write_file(fid::DEVICE_REQUEST, &request)?;
         self.write_file(fid::C_DEVAUT, &cert)
     }
@@ -210,24 +213,6 @@ pub fn device_name(public: &[u8; 65]) -> [u8; 16] {
         acc <<= 5;
     }
     name
-}
-
-/// PKCS#15 private EC key description of the device key (C400): label, id, path CC00, 256 bits.
-fn device_prkd(public: &[u8; 65]) -> Vec<u8> {
-    let id = hsm_crypto::hash::sha256(&[public]);
-    let mut common = Vec::new();
-    cvc::put(&mut common, 0x0C, b"DevAuthKey");
-    let mut key_attrs = Vec::new();
-    cvc::put(&mut key_attrs, 0x04, id.get(..20).unwrap_or_default());
-    cvc::put(&mut key_attrs, 0x03, &[0x07, 0x80]);
-    let mut path = Vec::new();
-    cvc::put(&mut path, 0x04, &[prefix::KEY, 0x00]);
-    let mut ec = cvc::tlv(0x30, &path);
-    cvc::put(&mut ec, 0x02, &[0x01, 0x00]);
-    let mut body = cvc::tlv(0x30, &common);
-    cvc::put(&mut body, 0x30, &key_attrs);
-    cvc::put(&mut body, 0xA1, &cvc::tlv(0x30, &ec));
-    cvc::tlv(0xA0, &body)
 }
 
 #[cfg(test)]

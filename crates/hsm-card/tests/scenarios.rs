@@ -131,7 +131,7 @@ fn device_identity_survives_reinitialization_and_is_unique() {
     let (other, _) = tx(&mut b, "00B12F02 04 54020000 00");
     assert_ne!(cert, other);
     let (keys, _) = tx(&mut a, "8058000000");
-    assert_eq!(keys, vec![0xC4, 0x00, 0xCC, 0x00]);
+    assert_eq!(keys, vec![0xCC, 0x00], "device key listed, no PRKD for it");
 }
 
 #[test]
@@ -150,6 +150,9 @@ fn file_access_rules() {
     assert_eq!(sw(&mut c, "00D71081 08 5402 0000 5302 1234"), 0x6982);
     assert_eq!(sw(&mut c, "00D7CC01 08 5402 0000 5302 1234"), 0x6982);
     assert_eq!(sw(&mut c, "00E4 0000 02 CC00"), 0x6982);
+    assert_eq!(sw(&mut c, "00E4 0000 02 CE00"), 0x6982);
+    assert_eq!(sw(&mut c, "00D7C400 08 5402 0000 5302 1234"), 0x6982);
+    assert_eq!(sw(&mut c, "00D7CE00 08 5402 0000 5302 1234"), 0x6982);
     assert_eq!(sw(&mut c, "00E4 0000 02 2F00"), 0x6986);
     c.reset();
     sw(&mut c, SELECT_AID);
