@@ -254,7 +254,12 @@ impl<P: Platform> App<P> {
             }
         }
         for p in [prefix::KEY, prefix::PRKD, prefix::CD, prefix::DCOD] {
-            for f in store.fids().filter(|f| f >> 8 == u16::from(p) && f & 0xFF != 0) {
+            // Slot 0 of keys and PRKDs is the device's, already listed first.
+            let device_slot = matches!(p, prefix::KEY | prefix::PRKD);
+            for f in store
+                .fids()
+                .filter(|f| f >> 8 == u16::from(p) && !(device_slot && f & 0xFF == 0))
+            {
                 reply.extend(&f.to_be_bytes())?;
             }
         }

@@ -132,6 +132,16 @@ fn device_identity_survives_reinitialization_and_is_unique() {
     assert_ne!(cert, other);
     let (keys, _) = tx(&mut a, "8058000000");
     assert_eq!(keys, vec![0xCC, 0x00], "device key listed, no PRKD for it");
+    sw(&mut a, "00200081 06 363438323139");
+    for f in ["C900", "C801", "CF00", "C405", "CE05"] {
+        assert_eq!(sw(&mut a, &format!("00D7{f} 06 5402 0000 5300")), 0x9000, "{f}");
+    }
+    let (keys, _) = tx(&mut a, "8058000000");
+    assert_eq!(
+        hex::encode_upper(keys),
+        "CC00C405C801C900",
+        "upstream order, CE and CF not listed"
+    );
 }
 
 #[test]
