@@ -1,0 +1,71 @@
+//! The in-RAM index: for every file, where its data lies on flash.
+
+use alloc::vec::Vec;
+
+/// A contiguous part of a file stored in one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Piece {
+    /// Flash address of the record header.
+    pub addr: u32,
+    /// File offset of the record's first data byte.
+    pub off: u32,
+    /// Data length.
+    pub len: u32,
+    /// The data CRC was checked.
+    pub verified: bool,
+}
+
+/// One live file.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    /// Version (transaction) of the content.
+    pub txn: u32,
+    /// File length.
+    pub len: u32,
+    /// The `Final` record: the last piece, and the commit of the version.
+    pub last: Piece,
+    /// The pieces before `last`, by file offset (empty for files written as a single record).
+    pub rest: Vec<Piece>,
+    /// Pieces are missing, overlapping or failed their CRC: reads return `Error::Corrupt`.
+    pub broken: bool,
+}
+
+impl Entry {
+    pub fn pieces(&self) -> impl Iterator<Item = &Piece> {
+        self.rest.iter().chain(core::iter::once(&self.last))
+    }
+
+    pub fn pieces_mut(&mut self) -> impl Iterator<Item = &mut Piece> {
+        self.rest.iter_mut().chain(core::iter::once(&mut self.last))
+    }
+
+    /// Flash footprint of the file's records.
+    pub fn footprint(&self, fp: impl Fn(u32) -> u32) -> u64 {
+        self.pieces().map(|p| u64::from(fp(p.len))).sum()
+    }
+}
+
+/// A committed wipe (`Commit` with the wipe flag) still present on flash.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Wipe {
+    pub txn: u32,
+    /// Sequence number of the sector holding the commit record.
+    pub seq: u32,
+    /// Keep records that go with it (for the space accounting).
+    pub keeps: u32,
+}
+
+/// The operation in progress: its records are live for the garbage collector although not committed.
+#[derive(Debug, Default)]
+pub(crate) enum Pending {
+    #[default]
+    None,
+    Write {
+        fid: u16,
+        txn: u32,
+        pieces: Vec<Piece>,
+    },
+    Group {
+        txn: u32,
+    },
+}

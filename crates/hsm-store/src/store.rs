@@ -1,0 +1,480 @@
+//! The store: public API, writes, deletes, reads.
+
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::mem;
+
+use embedded_storage::nor_flash::NorFlash;
+
+use crate::format::{MAX_FILES, MIN_CHUNK, RecHeader, RecKind, crc32};
+use crate::index::{Entry, Pending, Piece, Wipe};
+use crate::io::Io;
+use crate::{Error, Stats};
+
+/// The sectors of the log: a run of physically consecutive sectors (wrapping) with consecutive
+/// sequence numbers, oldest (`tail`) first.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Log {
+    pub tail: u32,
+    pub tail_seq: u32,
+    pub count: u32,
+}
+
+/// A power-cut safe store of files keyed by a 16-bit file id, on a NOR flash.
+///
+/// See the [crate documentation](crate) for the on-flash format and its guarantees.
+pub struct Store<F: NorFlash> {
+    pub(crate) io: Io<F>,
+    pub(crate) files: BTreeMap<u16, Entry>,
+    pub(crate) log: Log,
+    /// Offset in the head sector where the next record goes (`erase` when full).
+    pub(crate) head_pos: u32,
+    pub(crate) next_txn: u64,
+    /// Sequence number for the first sector when the log is empty.
+    pub(crate) next_seq: u32,
+    /// Footprint of the live file records.
+    pub(crate) live: u64,
+    pub(crate) wipes: Vec<Wipe>,
+    pub(crate) pending: Pending,
+    /// A flash operation failed during a change: the RAM state may not match the flash; remount.
+    pub(crate) poisoned: bool,
+    /// One sector, for mount and garbage collection.
+    pub(crate) buf: Vec<u8>,
+}
+
+impl<F: NorFlash> Store<F> {
+    pub(crate) fn empty(io: Io<F>) -> Self {
+        Self {
+            io,
+            files: BTreeMap::new(),
+            log: Log::default(),
+            head_pos: 0,
+            next_txn: 1,
+            next_seq: 1,
+            live: 0,
+            wipes: Vec::new(),
+            pending: Pending::None,
+            poisoned: false,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Whether file `fid` exists.
+    pub fn contains(&self, fid: u16) -> bool {
+        self.files.contains_key(&fid)
+    }
+
+    /// Length of file `fid`, `None` if it does not exist.
+    pub fn len(&self, fid: u16) -> Option<usize> {
+        self.files.get(&fid).map(|e| e.len as usize)
+    }
+
+    /// Whether the store holds no file.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// All file ids, ascending.
+    pub fn fids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.files.keys().copied()
+    }
+
+    /// Reads up to `buf.len()` bytes of file `fid` starting at `offset`; returns the count (0 at or
+    /// after the end). The index gives the flash location directly; nothing is scanned. A record is
+    /// checked against its CRC the first time it is read ([`Error::Corrupt`] if it fails).
+    pub fn read(&mut self, fid: u16, offset: usize, buf: &mut [u8]) -> Result<usize, Error> {
+        let Self { io, files, .. } = self;
+        let entry = files.get_mut(&fid).ok_or(Error::NotFound)?;
+        if entry.broken {
+            return Err(Error::Corrupt);
+        }
+        let len = entry.len as usize;
+        if offset >= len || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = buf.len().min(len - offset);
+        let end = offset + n;
+        let first = entry
+            .rest
+            .partition_point(|p| (p.off as usize + p.len as usize) <= offset);
+        let hs = io.geo.hs;
+        let mut done = 0usize;
+        let mut result = Ok(());
+        for p in entry
+            .rest
+            .iter_mut()
+            .skip(first)
+            .chain(core::iter::once(&mut entry.last))
+        {
+            let (ps, pe) = (p.off as usize, p.off as usize + p.len as usize);
+            let (s, e) = (ps.max(offset + done), pe.min(end));
+            if s >= e {
+                if ps >= end {
+                    break;
+                }
+                continue;
+            }
+            if !p.verified {
+                match verify(io, p) {
+                    Ok(true) => p.verified = true,
+                    Ok(false) => {
+                        result = Err(Error::Corrupt);
+                        break;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            let Some(dst) = buf.get_mut(done..done + (e - s)) else {
+                result = Err(Error::Corrupt);
+                break;
+            };
+            io.read(p.addr + hs + (s - ps) as u32, dst)?;
+            done += e - s;
+        }
+        if result.is_ok() && done != n {
+            result = Err(Error::Corrupt);
+        }
+        if let Err(err) = result {
+            entry.broken = true;
+            return Err(err);
+        }
+        Ok(done)
+    }
+
+    /// Reads a whole file.
+    pub fn read_all(&mut self, fid: u16) -> Result<Vec<u8>, Error> {
+        let len = self.len(fid).ok_or(Error::NotFound)?;
+        let mut v = vec![0u8; len];
+        if self.read(fid, 0, &mut v)? != len {
+            return Err(Error::Corrupt);
+        }
+        Ok(v)
+    }
+
+    /// Atomically creates or replaces file `fid` with `data` (empty allowed). After a power cut at any
+    /// point the file has its old or its new content, and nothing else changed.
+    ///
+    /// While the new version is written the old one stays on flash, so replacing a file needs room for
+    /// both ([`Store::free_space`] is the largest *new* file that fits).
+    pub fn write(&mut self, fid: u16, data: &[u8]) -> Result<(), Error> {
+        self.usable()?;
+        let n = data.len();
+        if n > self.max_file_size() {
+            return Err(Error::TooLarge);
+        }
+        if !self.files.contains_key(&fid) && self.files.len() >= MAX_FILES {
+            return Err(Error::Full);
+        }
+        if self.used() + self.write_cost(n as u64) + self.del_reserve() > self.budget() {
+            return Err(Error::Full);
+        }
+        let txn = self.alloc_txn()?;
+        self.pending = Pending::Write {
+            fid,
+            txn,
+            pieces: Vec::new(),
+        };
+        let result = self.write_pieces(fid, txn, data);
+        let pending = mem::take(&mut self.pending);
+        self.check(result)?;
+        let Pending::Write { mut pieces, .. } = pending else {
+            return Err(Error::Corrupt);
+        };
+        let last = pieces.pop().ok_or(Error::Corrupt)?;
+        let entry = Entry {
+            txn,
+            len: n as u32,
+            last,
+            rest: pieces,
+            broken: false,
+        };
+        let geo = self.io.geo;
+        self.live += entry.footprint(|l| geo.fp(l));
+        if let Some(old) = self.files.insert(fid, entry) {
+            self.live = self.live.saturating_sub(old.footprint(|l| geo.fp(l)));
+        }
+        Ok(())
+    }
+
+    fn write_pieces(&mut self, fid: u16, txn: u32, data: &[u8]) -> Result<(), Error> {
+        let geo = self.io.geo;
+        let n = data.len() as u32;
+        let mut pos = 0u32;
+        let mut advances = 0u32;
+        loop {
+            let rem = n - pos;
+            let room = self.room();
+            let max_d = room.saturating_sub(geo.hs).min(geo.max_data());
+            if room >= geo.hs && rem <= max_d {
+                let chunk = data.get(pos as usize..).ok_or(Error::Corrupt)?;
+                self.append(RecKind::Final, fid, txn, pos, chunk)?;
+                return Ok(());
+            }
+            if room >= geo.hs && max_d >= MIN_CHUNK {
+                let chunk = data.get(pos as usize..(pos + max_d) as usize).ok_or(Error::Corrupt)?;
+                self.append(RecKind::Chunk, fid, txn, pos, chunk)?;
+                pos += max_d;
+                continue;
+            }
+            advances += 1;
+            if advances > 3 * self.io.geo.sectors + 3 {
+                return Err(Error::Full);
+            }
+            self.advance()?;
+        }
+    }
+
+    /// Atomically deletes file `fid`; `Ok(false)` if it did not exist.
+    pub fn delete(&mut self, fid: u16) -> Result<bool, Error> {
+        self.usable()?;
+        if !self.files.contains_key(&fid) {
+            return Ok(false);
+        }
+        let geo = self.io.geo;
+        if self.used() + u64::from(geo.fp(0)) > self.budget() {
+            return Err(Error::Full);
+        }
+        let txn = self.alloc_txn()?;
+        let result = self
+            .ensure_room(geo.hs)
+            .and_then(|()| self.append(RecKind::Del, fid, txn, 0, &[]));
+        self.check(result)?;
+        if let Some(old) = self.files.remove(&fid) {
+            self.live = self.live.saturating_sub(old.footprint(|l| geo.fp(l)));
+        }
+        Ok(true)
+    }
+
+    /// Atomically deletes every file for which `keep(fid)` is false (called once per file, ascending):
+    /// after a power cut either all of them are gone or none.
+    ///
+    /// Costs one small record per deleted file, or, when that is cheaper, one per kept file (a wipe).
+    pub fn retain(&mut self, mut keep: impl FnMut(u16) -> bool) -> Result<(), Error> {
+        self.usable()?;
+        let (mut kept, mut gone) = (Vec::new(), Vec::new());
+        for &fid in self.files.keys() {
+            if keep(fid) { kept.push(fid) } else { gone.push(fid) }
+        }
+        match gone.as_slice() {
+            [] => return Ok(()),
+            [fid] => return self.delete(*fid).map(|_| ()),
+            _ => {}
+        }
+        let wipe = gone.len() > kept.len() + 1;
+        let list = if wipe { &kept } else { &gone };
+        let geo = self.io.geo;
+        if self.used() + (list.len() as u64 + 1) * u64::from(geo.fp(0)) > self.budget() {
+            return Err(Error::Full);
+        }
+        let txn = self.alloc_txn()?;
+        self.pending = Pending::Group { txn };
+        let kind = if wipe { RecKind::Keep } else { RecKind::DelGroup };
+        let result = self.write_group(kind, list, txn, wipe);
+        self.pending = Pending::None;
+        self.check(result)?;
+        for fid in gone {
+            if let Some(old) = self.files.remove(&fid) {
+                self.live = self.live.saturating_sub(old.footprint(|l| geo.fp(l)));
+            }
+        }
+        if wipe {
+            self.wipes.push(Wipe {
+                txn,
+                seq: self.log.head_seq(),
+                keeps: kept.len() as u32,
+            });
+        }
+        Ok(())
+    }
+
+    fn write_group(&mut self, kind: RecKind, list: &[u16], txn: u32, wipe: bool) -> Result<(), Error> {
+        let hs = self.io.geo.hs;
+        for &fid in list {
+            self.ensure_room(hs)?;
+            self.append(kind, fid, txn, 0, &[])?;
+        }
+        self.ensure_room(hs)?;
+        self.append(RecKind::Commit, 0, txn, u32::from(wipe), &[])
+    }
+
+    /// Bytes of file data a new file can still have before [`Error::Full`] (after garbage collection).
+    pub fn free_space(&self) -> usize {
+        let avail = self.budget().saturating_sub(self.used() + self.del_reserve());
+        self.max_fit(avail)
+    }
+
+    /// The largest file [`Store::write`] accepts (in an empty store).
+    pub fn max_file_size(&self) -> usize {
+        self.max_fit(self.budget().saturating_sub(self.del_reserve()))
+    }
+
+    /// Flash bytes programmed and sectors erased since mount.
+    pub fn stats(&self) -> Stats {
+        self.io.stats
+    }
+
+    /// The flash, for example to sync a [`crate::flash::FileFlash`]. Writing to it behind the store's back
+    /// corrupts the store.
+    pub fn flash_mut(&mut self) -> &mut F {
+        &mut self.io.flash
+    }
+
+    /// Gives the flash back.
+    pub fn into_flash(self) -> F {
+        self.io.flash
+    }
+
+    // --- space accounting (see the crate documentation, "Capacity") ---
+
+    /// Bytes of record footprint the log can hold with every sector but one (the GC reserve) in use and
+    /// the worst waste at each sector end.
+    pub(crate) fn budget(&self) -> u64 {
+        let geo = &self.io.geo;
+        let waste = geo.hs + MIN_CHUNK + geo.align;
+        u64::from(geo.sectors - 1) * u64::from(geo.payload().saturating_sub(waste))
+    }
+
+    pub(crate) fn used(&self) -> u64 {
+        let fp0 = u64::from(self.io.geo.fp(0));
+        self.live + self.wipes.iter().map(|w| (u64::from(w.keeps) + 1) * fp0).sum::<u64>()
+    }
+
+    /// Kept free by writes so that a file can always be deleted.
+    fn del_reserve(&self) -> u64 {
+        4 * u64::from(self.io.geo.fp(0))
+    }
+
+    /// Upper bound of the footprint of a new `n`-byte file: at most one record per sector touched plus
+    /// one, each with a header slot and alignment padding.
+    pub(crate) fn write_cost(&self, n: u64) -> u64 {
+        let geo = &self.io.geo;
+        let per_record = u64::from(geo.hs + geo.align - 1);
+        n + (2 + n / u64::from(geo.max_data())) * per_record
+    }
+
+    fn max_fit(&self, avail: u64) -> usize {
+        let (mut lo, mut hi) = (0u64, avail.min(u64::from(u32::MAX)));
+        if self.write_cost(0) > avail {
+            return 0;
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if self.write_cost(mid) <= avail {
+                lo = mid
+            } else {
+                hi = mid - 1
+            }
+        }
+        usize::try_from(lo).unwrap_or(usize::MAX)
+    }
+
+    // --- helpers ---
+
+    pub(crate) fn usable(&self) -> Result<(), Error> {
+        if self.poisoned { Err(Error::Flash) } else { Ok(()) }
+    }
+
+    /// Poisons the store when a change failed part-way for a reason other than lack of space.
+    fn check<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
+        if matches!(r, Err(e) if e != Error::Full) {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    fn alloc_txn(&mut self) -> Result<u32, Error> {
+        let txn = u32::try_from(self.next_txn).map_err(|_| Error::Corrupt)?;
+        self.next_txn += 1;
+        Ok(txn)
+    }
+
+    /// Free bytes in the head sector.
+    pub(crate) fn room(&self) -> u32 {
+        if self.log.count == 0 {
+            0
+        } else {
+            self.io.geo.erase.saturating_sub(self.head_pos)
+        }
+    }
+
+    pub(crate) fn ensure_room(&mut self, need: u32) -> Result<(), Error> {
+        let mut tries = 0;
+        while self.room() < need {
+            tries += 1;
+            if tries > 3 * self.io.geo.sectors + 3 {
+                return Err(Error::Full);
+            }
+            self.advance()?;
+        }
+        Ok(())
+    }
+
+    /// Appends a record at the head (the caller made room).
+    fn append(&mut self, kind: RecKind, fid: u16, txn: u32, off: u32, data: &[u8]) -> Result<(), Error> {
+        let geo = self.io.geo;
+        let len = data.len() as u32;
+        if geo.fp(len) > self.room() {
+            return Err(Error::Corrupt);
+        }
+        let addr = geo.sector_addr(self.head_idx()) + self.head_pos;
+        let h = RecHeader {
+            kind,
+            fid,
+            txn,
+            off,
+            len,
+            dcrc: crc32(data),
+        };
+        self.io.write_record(addr, &h, data)?;
+        self.head_pos += geo.fp(len);
+        if let Pending::Write { pieces, .. } = &mut self.pending
+            && matches!(kind, RecKind::Chunk | RecKind::Final)
+        {
+            pieces.push(Piece {
+                addr,
+                off,
+                len,
+                verified: true,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Checks a piece's record: header consistent with the index, data matching its CRC.
+fn verify<F: NorFlash>(io: &mut Io<F>, p: &Piece) -> Result<bool, Error> {
+    let geo = io.geo;
+    let mut slot = [0u8; crate::format::RECORD_HEADER_LEN];
+    io.read(p.addr, &mut slot)?;
+    let Some(h) = RecHeader::decode(&slot, &geo) else {
+        return Ok(false);
+    };
+    if h.off != p.off || h.len != p.len || !matches!(h.kind, RecKind::Chunk | RecKind::Final) {
+        return Ok(false);
+    }
+    let mut digest = crate::format::crc_digest();
+    let mut tmp = [0u8; 256];
+    let mut done = 0u32;
+    while done < p.len {
+        let n = (p.len - done).min(tmp.len() as u32);
+        let t = tmp.get_mut(..n as usize).ok_or(Error::Corrupt)?;
+        io.read(p.addr + geo.hs + done, t)?;
+        digest.update(t);
+        done += n;
+    }
+    Ok(digest.finalize() == h.dcrc)
+}
+
+impl Log {
+    pub fn head_seq(&self) -> u32 {
+        self.tail_seq.wrapping_add(self.count.saturating_sub(1))
+    }
+}
+
+impl<F: NorFlash> Store<F> {
+    /// Physical index of the head sector.
+    pub(crate) fn head_idx(&self) -> u32 {
+        (self.log.tail + self.log.count.saturating_sub(1)) % self.io.geo.sectors
+    }
+}
