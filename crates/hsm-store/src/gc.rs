@@ -54,6 +54,9 @@ impl<F: NorFlash> Store<F> {
         }
         self.log.count += 1;
         self.head_pos = geo.area_start();
+        if let Some(l) = self.sector_live.get_mut(idx as usize) {
+            *l = 0;
+        }
         Ok(())
     }
 
@@ -70,13 +73,26 @@ impl<F: NorFlash> Store<F> {
         }
         let (tail, tail_seq) = (self.log.tail, self.log.tail_seq);
         // A wipe whose commit is reclaimed ends here: its keep records need not be copied.
+        let fp0 = geo.fp(0);
+        let ended: alloc::vec::Vec<u32> = self
+            .wipes
+            .iter()
+            .filter(|w| w.seq == tail_seq)
+            .flat_map(|w| w.keeps.iter().copied())
+            .collect();
         self.wipes.retain(|w| w.seq != tail_seq);
+        for a in ended {
+            self.sub_live(a, fp0);
+        }
         self.open_sector(SectorKind::Gc, tail_seq)?;
         let g = self.head_idx();
         let g_seq = self.log.head_seq();
         self.copy_live(tail, g)?;
         self.io.write_padded(geo.sector_addr(g) + geo.sh, &done_mark(g_seq))?;
         self.io.erase_sector(tail)?;
+        if let Some(l) = self.sector_live.get_mut(tail as usize) {
+            *l = 0;
+        }
         self.log.tail = geo.next(tail);
         self.log.tail_seq = tail_seq.wrapping_add(1);
         self.log.count -= 1;
@@ -102,6 +118,7 @@ impl<F: NorFlash> Store<F> {
                 let new = geo.sector_addr(g) + self.head_pos;
                 self.io.write_record(new, &h, data)?;
                 self.head_pos += geo.fp(h.len);
+                self.add_live(new, geo.fp(h.len));
                 self.relocate(addr, new, &h);
             }
             Ok(())
@@ -112,7 +129,7 @@ impl<F: NorFlash> Store<F> {
 
     /// Whether the record at `addr` must survive the reclaim of its sector.
     fn is_live(&self, addr: u32, h: &RecHeader) -> bool {
-        let pending_group = matches!(self.pending, Pending::Group { txn } if txn == h.txn);
+        let pending_group = matches!(self.pending, Pending::Group { txn, .. } if txn == h.txn);
         match h.kind {
             RecKind::Chunk | RecKind::Final => {
                 if let Pending::Write { fid, txn, pieces } = &self.pending
@@ -127,15 +144,26 @@ impl<F: NorFlash> Store<F> {
             }
             // Everything a delete or a group commit could hide is older, hence already reclaimed.
             RecKind::Del | RecKind::DelGroup | RecKind::Commit => pending_group,
-            RecKind::Keep => {
-                pending_group
-                    || (self.wipes.iter().any(|w| w.txn == h.txn)
-                        && self.files.get(&h.fid).is_some_and(|e| e.txn < h.txn))
-            }
+            // Copied while their wipe is on flash (even when the file was replaced since: harmless, and it
+            // keeps the wipe's list of keep records exact for the space accounting).
+            RecKind::Keep => pending_group || self.wipes.iter().any(|w| w.txn == h.txn),
         }
     }
 
     fn relocate(&mut self, old: u32, new: u32, h: &RecHeader) {
+        if h.kind == RecKind::Keep {
+            for a in self
+                .wipes
+                .iter_mut()
+                .flat_map(|w| w.keeps.iter_mut())
+                .filter(|a| **a == old)
+            {
+                *a = new;
+            }
+        }
+        if let Pending::Group { addrs, .. } = &mut self.pending {
+            addrs.iter_mut().filter(|a| **a == old).for_each(|a| *a = new);
+        }
         if !matches!(h.kind, RecKind::Chunk | RecKind::Final) {
             return;
         }

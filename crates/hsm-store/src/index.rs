@@ -38,21 +38,16 @@ impl Entry {
     pub fn pieces_mut(&mut self) -> impl Iterator<Item = &mut Piece> {
         self.rest.iter_mut().chain(core::iter::once(&mut self.last))
     }
-
-    /// Flash footprint of the file's records.
-    pub fn footprint(&self, fp: impl Fn(u32) -> u32) -> u64 {
-        self.pieces().map(|p| u64::from(fp(p.len))).sum()
-    }
 }
 
 /// A committed wipe (`Commit` with the wipe flag) still present on flash.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Wipe {
     pub txn: u32,
     /// Sequence number of the sector holding the commit record.
     pub seq: u32,
-    /// Keep records that go with it (for the space accounting).
-    pub keeps: u32,
+    /// Addresses of its keep records (live while the wipe is on flash).
+    pub keeps: Vec<u32>,
 }
 
 /// The operation in progress: its records are live for the garbage collector although not committed.
@@ -67,5 +62,7 @@ pub(crate) enum Pending {
     },
     Group {
         txn: u32,
+        /// Addresses of the group records written so far.
+        addrs: Vec<u32>,
     },
 }

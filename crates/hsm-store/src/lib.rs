@@ -14,6 +14,7 @@ mod gc;
 mod index;
 mod io;
 mod mount;
+mod space;
 mod store;
 
 pub use store::Store;

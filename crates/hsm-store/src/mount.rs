@@ -1,6 +1,6 @@
 //! Mount (scan and recovery) and format.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::mem;
 
@@ -184,7 +184,7 @@ impl<F: NorFlash> Store<F> {
         let geo = self.io.geo;
         let mut fids: BTreeMap<u16, FidScan> = BTreeMap::new();
         let mut groups: Vec<(u16, u32)> = Vec::new();
-        let mut keeps: BTreeSet<(u16, u32)> = BTreeSet::new();
+        let mut keeps: BTreeMap<(u16, u32), u32> = BTreeMap::new();
         let mut commits: BTreeMap<u32, (bool, u32)> = BTreeMap::new();
         let mut max_txn = 0u32;
 
@@ -213,7 +213,7 @@ impl<F: NorFlash> Store<F> {
                     }
                     RecKind::DelGroup => groups.push((h.fid, h.txn)),
                     RecKind::Keep => {
-                        keeps.insert((h.fid, h.txn));
+                        keeps.insert((h.fid, h.txn), base + off);
                     }
                     RecKind::Commit => {
                         commits.insert(h.txn, (h.off == 1, seq));
@@ -235,7 +235,7 @@ impl<F: NorFlash> Store<F> {
             if st.max_del.is_some_and(|d| d > txn) {
                 continue;
             }
-            if wipes.iter().any(|&w| w > txn && !keeps.contains(&(*fid, w))) {
+            if wipes.iter().any(|&w| w > txn && !keeps.contains_key(&(*fid, w))) {
                 continue;
             }
             winners.insert(*fid, (txn, addr, len));
@@ -288,7 +288,6 @@ impl<F: NorFlash> Store<F> {
             .is_some_and(|t| t.iter().all(|&b| b == 0xFF));
         self.head_pos = if tail_blank { head_end } else { geo.erase };
 
-        let mut live = 0u64;
         for (fid, (txn, _, len)) in winners {
             let f = found.remove(&fid).unwrap_or_default();
             let Some(last) = f.last else { continue };
@@ -308,19 +307,23 @@ impl<F: NorFlash> Store<F> {
                 rest,
                 broken,
             };
-            live += entry.footprint(|l| geo.fp(l));
+            self.account(&entry, true);
             self.files.insert(fid, entry);
         }
-        self.live = live;
+        let fp0 = geo.fp(0);
         self.wipes = commits
             .iter()
             .filter(|(_, (w, _))| *w)
             .map(|(&txn, &(_, seq))| Wipe {
                 txn,
                 seq,
-                keeps: keeps.iter().filter(|(_, t)| *t == txn).count() as u32,
+                keeps: keeps.iter().filter(|((_, t), _)| *t == txn).map(|(_, &a)| a).collect(),
             })
             .collect();
+        let keep_addrs: Vec<u32> = self.wipes.iter().flat_map(|w| w.keeps.iter().copied()).collect();
+        for a in keep_addrs {
+            self.add_live(a, fp0);
+        }
         self.next_txn = u64::from(max_txn) + 1;
         Ok(())
     }

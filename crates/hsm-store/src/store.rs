@@ -10,6 +10,7 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::format::{MAX_FILES, MIN_CHUNK, RecHeader, RecKind, crc32};
 use crate::index::{Entry, Pending, Piece, Wipe};
 use crate::io::Io;
+use crate::space::DEL_RESERVE;
 use crate::{Error, Stats};
 
 /// The sectors of the log: a run of physically consecutive sectors (wrapping) with consecutive
@@ -33,8 +34,11 @@ pub struct Store<F: NorFlash> {
     pub(crate) next_txn: u64,
     /// Sequence number for the first sector when the log is empty.
     pub(crate) next_seq: u32,
-    /// Footprint of the live file records.
-    pub(crate) live: u64,
+    /// Footprint of the live records in each sector (exact for file data, an upper bound for keep
+    /// records); drives the space accounting.
+    pub(crate) sector_live: Vec<u32>,
+    /// `max_file_size`, computed at mount.
+    pub(crate) max_file: usize,
     pub(crate) wipes: Vec<Wipe>,
     pub(crate) pending: Pending,
     /// A flash operation failed during a change: the RAM state may not match the flash; remount.
@@ -45,19 +49,23 @@ pub struct Store<F: NorFlash> {
 
 impl<F: NorFlash> Store<F> {
     pub(crate) fn empty(io: Io<F>) -> Self {
-        Self {
+        let sectors = io.geo.sectors as usize;
+        let mut s = Self {
             io,
             files: BTreeMap::new(),
             log: Log::default(),
             head_pos: 0,
             next_txn: 1,
             next_seq: 1,
-            live: 0,
+            sector_live: alloc::vec![0; sectors],
+            max_file: 0,
             wipes: Vec::new(),
             pending: Pending::None,
             poisoned: false,
             buf: Vec::new(),
-        }
+        };
+        s.max_file = s.compute_max_file();
+        s
     }
 
     /// Whether file `fid` exists.
@@ -166,7 +174,7 @@ impl<F: NorFlash> Store<F> {
         if !self.files.contains_key(&fid) && self.files.len() >= MAX_FILES {
             return Err(Error::Full);
         }
-        if self.used() + self.write_cost(n as u64) + self.del_reserve() > self.budget() {
+        if !self.plan(Some(n as u32), DEL_RESERVE, false) {
             return Err(Error::Full);
         }
         let txn = self.alloc_txn()?;
@@ -189,10 +197,9 @@ impl<F: NorFlash> Store<F> {
             rest: pieces,
             broken: false,
         };
-        let geo = self.io.geo;
-        self.live += entry.footprint(|l| geo.fp(l));
+        self.account(&entry, true);
         if let Some(old) = self.files.insert(fid, entry) {
-            self.live = self.live.saturating_sub(old.footprint(|l| geo.fp(l)));
+            self.account(&old, false);
         }
         Ok(())
     }
@@ -231,17 +238,17 @@ impl<F: NorFlash> Store<F> {
         if !self.files.contains_key(&fid) {
             return Ok(false);
         }
-        let geo = self.io.geo;
-        if self.used() + u64::from(geo.fp(0)) > self.budget() {
+        if !self.plan(None, 1, false) {
             return Err(Error::Full);
         }
         let txn = self.alloc_txn()?;
+        let hs = self.io.geo.hs;
         let result = self
-            .ensure_room(geo.hs)
+            .ensure_room(hs)
             .and_then(|()| self.append(RecKind::Del, fid, txn, 0, &[]));
         self.check(result)?;
         if let Some(old) = self.files.remove(&fid) {
-            self.live = self.live.saturating_sub(old.footprint(|l| geo.fp(l)));
+            self.account(&old, false);
         }
         Ok(true)
     }
@@ -263,26 +270,31 @@ impl<F: NorFlash> Store<F> {
         }
         let wipe = gone.len() > kept.len() + 1;
         let list = if wipe { &kept } else { &gone };
-        let geo = self.io.geo;
-        if self.used() + (list.len() as u64 + 1) * u64::from(geo.fp(0)) > self.budget() {
+        if !self.plan(None, list.len() as u32 + 1, false) {
             return Err(Error::Full);
         }
         let txn = self.alloc_txn()?;
-        self.pending = Pending::Group { txn };
+        self.pending = Pending::Group { txn, addrs: Vec::new() };
         let kind = if wipe { RecKind::Keep } else { RecKind::DelGroup };
         let result = self.write_group(kind, list, txn, wipe);
-        self.pending = Pending::None;
+        let pending = mem::take(&mut self.pending);
         self.check(result)?;
         for fid in gone {
             if let Some(old) = self.files.remove(&fid) {
-                self.live = self.live.saturating_sub(old.footprint(|l| geo.fp(l)));
+                self.account(&old, false);
             }
         }
-        if wipe {
+        if wipe && let Pending::Group { addrs, .. } = pending {
+            // The keep records (all but the commit) stay live while the wipe is on flash.
+            let keeps: Vec<u32> = addrs.get(..addrs.len().saturating_sub(1)).unwrap_or(&[]).to_vec();
+            let fp0 = self.io.geo.fp(0);
+            for &a in &keeps {
+                self.add_live(a, fp0);
+            }
             self.wipes.push(Wipe {
                 txn,
                 seq: self.log.head_seq(),
-                keeps: kept.len() as u32,
+                keeps,
             });
         }
         Ok(())
@@ -296,17 +308,6 @@ impl<F: NorFlash> Store<F> {
         }
         self.ensure_room(hs)?;
         self.append(RecKind::Commit, 0, txn, u32::from(wipe), &[])
-    }
-
-    /// Bytes of file data a new file can still have before [`Error::Full`] (after garbage collection).
-    pub fn free_space(&self) -> usize {
-        let avail = self.budget().saturating_sub(self.used() + self.del_reserve());
-        self.max_fit(avail)
-    }
-
-    /// The largest file [`Store::write`] accepts (in an empty store).
-    pub fn max_file_size(&self) -> usize {
-        self.max_fit(self.budget().saturating_sub(self.del_reserve()))
     }
 
     /// Flash bytes programmed and sectors erased since mount.
@@ -323,50 +324,6 @@ impl<F: NorFlash> Store<F> {
     /// Gives the flash back.
     pub fn into_flash(self) -> F {
         self.io.flash
-    }
-
-    // --- space accounting (see the crate documentation, "Capacity") ---
-
-    /// Bytes of record footprint the log can hold with every sector but one (the GC reserve) in use and
-    /// the worst waste at each sector end.
-    pub(crate) fn budget(&self) -> u64 {
-        let geo = &self.io.geo;
-        let waste = geo.hs + MIN_CHUNK + geo.align;
-        u64::from(geo.sectors - 1) * u64::from(geo.payload().saturating_sub(waste))
-    }
-
-    pub(crate) fn used(&self) -> u64 {
-        let fp0 = u64::from(self.io.geo.fp(0));
-        self.live + self.wipes.iter().map(|w| (u64::from(w.keeps) + 1) * fp0).sum::<u64>()
-    }
-
-    /// Kept free by writes so that a file can always be deleted.
-    fn del_reserve(&self) -> u64 {
-        4 * u64::from(self.io.geo.fp(0))
-    }
-
-    /// Upper bound of the footprint of a new `n`-byte file: at most one record per sector touched plus
-    /// one, each with a header slot and alignment padding.
-    pub(crate) fn write_cost(&self, n: u64) -> u64 {
-        let geo = &self.io.geo;
-        let per_record = u64::from(geo.hs + geo.align - 1);
-        n + (2 + n / u64::from(geo.max_data())) * per_record
-    }
-
-    fn max_fit(&self, avail: u64) -> usize {
-        let (mut lo, mut hi) = (0u64, avail.min(u64::from(u32::MAX)));
-        if self.write_cost(0) > avail {
-            return 0;
-        }
-        while lo < hi {
-            let mid = lo + (hi - lo).div_ceil(2);
-            if self.write_cost(mid) <= avail {
-                lo = mid
-            } else {
-                hi = mid - 1
-            }
-        }
-        usize::try_from(lo).unwrap_or(usize::MAX)
     }
 
     // --- helpers ---
