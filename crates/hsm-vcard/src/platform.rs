@@ -1,0 +1,77 @@
+//! The card's [`Platform`] on files: both stores in `flash.bin`, the root secret and serial from
+//! `otp.bin`, entropy from the OS.
+
+use hsm_card::Platform;
+use hsm_store::Store;
+use hsm_store::flash::FileFlash;
+use zeroize::Zeroizing;
+
+use crate::state::{COUNTERS_OFFSET, COUNTERS_SIZE, Otp, STORE_OFFSET, STORE_SIZE, StateDir};
+
+/// The virtual card's device.
+pub struct FilePlatform {
+    store: Store<FileFlash>,
+    counters: Store<FileFlash>,
+    otp: Otp,
+}
+
+impl FilePlatform {
+    /// Opens (creating on first use) the flash image and the OTP file of a locked state directory.
+    pub fn open(state: &StateDir) -> Result<Self, String> {
+        let (otp, created) = state.load_or_create_otp()?;
+        if created {
+            log::info!("new device: created {}", state.otp_path().display());
+        }
+        let path = state.flash_path();
+        let store = mount(&path, STORE_OFFSET, STORE_SIZE, "main store")?;
+        let counters = mount(&path, COUNTERS_OFFSET, COUNTERS_SIZE, "counters")?;
+        Ok(Self { store, counters, otp })
+    }
+
+    /// Flushes both flash regions to disk.
+    pub fn sync(&mut self) -> Result<(), String> {
+        self.store
+            .flash_mut()
+            .sync()
+            .map_err(|e| format!("cannot sync flash.bin: {e}"))?;
+        self.counters
+            .flash_mut()
+            .sync()
+            .map_err(|e| format!("cannot sync flash.bin: {e}"))
+    }
+}
+
+fn mount(path: &std::path::Path, offset: u64, size: usize, what: &str) -> Result<Store<FileFlash>, String> {
+    let flash = FileFlash::open(path, offset, size)
+        .map_err(|e| format!("cannot open {} ({what} region at offset {offset}): {e}", path.display()))?;
+    Store::mount(flash).map_err(|e| format!("cannot mount the {what} in {}: {e}", path.display()))
+}
+
+impl Platform for FilePlatform {
+    type Flash = FileFlash;
+
+    fn store(&mut self) -> &mut Store<FileFlash> {
+        &mut self.store
+    }
+
+    fn counters(&mut self) -> &mut Store<FileFlash> {
+        &mut self.counters
+    }
+
+    fn entropy(&mut self, buf: &mut [u8]) {
+        if let Err(e) = getrandom::fill(buf) {
+            // The card cannot work without randomness and the trait has no error path. Stopping here
+            // loses nothing: the store is consistent after every completed write.
+            log::error!("the OS random number generator failed: {e}; stopping");
+            std::process::exit(70);
+        }
+    }
+
+    fn device_secret(&mut self) -> Zeroizing<[u8; 32]> {
+        self.otp.secret.clone()
+    }
+
+    fn serial(&self) -> [u8; 8] {
+        self.otp.serial
+    }
+}

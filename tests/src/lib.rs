@@ -1,0 +1,693 @@
+//! End-to-end harness: `pico-hsm-vcard` in a private pcscd, driven by real host tools.
+//!
+//! Every [`Env`] starts its own pcscd inside fresh mount and network namespaces (`unshare --mount
+//! --net`): a tmpfs over `/run/pcscd` gives it its own socket, its own `reader.conf.d` adds the vpcd
+//! readers, and the network namespace keeps vpcd's ports (which listen on all interfaces) private and
+//! free of clashes. USB reader drivers are hidden from it so it never grabs a real reader. The virtual
+//! cards and every client tool (`opensc-tool`, `pkcs11-tool`, ...) run in the same namespaces through
+//! `nsenter`. So tests run side by side, and whether or not a system pcscd is running.
+//!
+//! Needs root (or unprivileged user namespaces) and the Debian packages `pcscd`, `vsmartcard-vpcd`,
+//! `opensc`, `opensc-pkcs11`, `iproute2`, `util-linux`. Missing pieces skip the tests with a loud
+//! message, unless `HSM_E2E_REQUIRE=1` (set by `cargo xtask test`) or running as root: then they fail.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The SO-PIN of the acceptance tests (`sc-hsm-tool --so-pin`), hex of "57621880".
+pub const SO_PIN: &str = "3537363231383830";
+/// The user PIN of the acceptance tests.
+pub const USER_PIN: &str = "648219";
+/// First vpcd port; card `i` uses `BASE_PORT + i`, shown as reader `Virtual PCD 00 0i`.
+pub const BASE_PORT: u16 = 35963;
+
+const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The result of one client command.
+pub struct Output {
+    /// The command line, for messages.
+    pub command: String,
+    /// Exit status; `None` when it was killed after [`COMMAND_TIMEOUT`].
+    pub status: Option<ExitStatus>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Exit code 0.
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// Standard output followed by standard error.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Whether stdout or stderr contains `needle`.
+    pub fn contains(&self, needle: &str) -> bool {
+        self.stdout.contains(needle) || self.stderr.contains(needle)
+    }
+
+    /// Panics (with the whole output) unless the command succeeded.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert!(self.success(), "command failed:\n{self}");
+        self
+    }
+
+    /// Panics (with the whole output) unless the command failed.
+    #[track_caller]
+    pub fn failed(self) -> Self {
+        assert!(!self.success(), "command unexpectedly succeeded:\n{self}");
+        self
+    }
+
+    /// Panics (with the whole output) unless stdout or stderr contains `needle`.
+    #[track_caller]
+    pub fn expect(self, needle: &str) -> Self {
+        assert!(self.contains(needle), "expected {needle:?} in the output of:\n{self}");
+        self
+    }
+
+    /// Panics (with the whole output) if stdout or stderr contains `needle`.
+    #[track_caller]
+    pub fn expect_not(self, needle: &str) -> Self {
+        assert!(
+            !self.contains(needle),
+            "did not expect {needle:?} in the output of:\n{self}"
+        );
+        self
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self
+            .status
+            .map_or("killed after timeout".to_string(), |s| s.to_string());
+        writeln!(f, "$ {}\n[{status}]", self.command)?;
+        writeln!(f, "--- stdout ---\n{}", self.stdout.trim_end())?;
+        write!(f, "--- stderr ---\n{}", self.stderr.trim_end())
+    }
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+struct CardSlot {
+    state_dir: PathBuf,
+    port: u16,
+    process: Option<Child>,
+    starts: usize,
+    log: PathBuf,
+}
+
+/// A private pcscd with virtual cards in their own namespaces. Everything stops on drop.
+pub struct Env {
+    dir: TempDir,
+    holder: Child,
+    ns_pid: u32,
+    user_ns: bool,
+    cards: Mutex<Vec<CardSlot>>,
+    seq: AtomicUsize,
+    pkcs11_module: PathBuf,
+}
+
+impl Env {
+    /// One card on a fresh state directory, ready (reader "Virtual PCD 00 00"). `None`: skipped.
+    pub fn start() -> Option<Self> {
+        Self::with_cards(1)
+    }
+
+    /// `count` cards (at most 2: one vpcd entry serves two readers), each on its own state directory.
+    pub fn with_cards(count: usize) -> Option<Self> {
+        assert!((1..=2).contains(&count), "one vpcd entry serves at most two readers");
+        let prerequisites = prerequisites()?;
+        let env = Self::start_pcscd(prerequisites)?;
+        for index in 0..count {
+            let state_dir = env.dir.path().join(format!("state{index}"));
+            let log = env.dir.path().join(format!("vcard{index}-0.log"));
+            env.lock_cards().push(CardSlot {
+                state_dir,
+                port: BASE_PORT + index as u16,
+                process: None,
+                starts: 0,
+                log,
+            });
+            env.start_card(index);
+        }
+        Some(env)
+    }
+
+    fn start_pcscd(prerequisites: &Prerequisites) -> Option<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("hsm-e2e-")
+            .tempdir()
+            .expect("temporary directory");
+        let conf_dir = dir.path().join("reader.conf.d");
+        fs::create_dir(&conf_dir).expect("reader.conf.d");
+        fs::write(
+            conf_dir.join("vpcd"),
+            format!(
+                "FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME   /dev/null:0x{BASE_PORT:04X}\n\
+                 LIBPATH      {VPCD_DRIVER}\nCHANNELID    0x{BASE_PORT:04X}\n"
+            ),
+        )
+        .expect("vpcd reader config");
+        fs::create_dir(dir.path().join("home")).expect("home");
+        fs::write(
+            dir.path().join("opensc.conf"),
+            "app default {\n  framework pkcs15 {\n    use_file_caching = no;\n  }\n}\n",
+        )
+        .expect("opensc.conf");
+
+        // Runs inside the new namespaces. The loop at the end is a watchdog: when the test process is gone
+        // (even killed), it takes pcscd and the cards (same process group) down with it.
+        let script = r#"
+            set -e
+            if [ -d /run/pcscd ] || mkdir -p /run/pcscd 2>/dev/null; then
+                mount -t tmpfs -o mode=0755 tmpfs /run/pcscd
+            else
+                mount -t tmpfs -o mode=0755 tmpfs /run
+                mkdir /run/pcscd
+            fi
+            for bundle in /usr/lib/pcsc/drivers/*.bundle; do
+                if [ -d "$bundle" ]; then mount -t tmpfs tmpfs "$bundle"; fi
+            done
+            ip link set lo up
+            pcscd -f -c "$1" >"$2" 2>&1 &
+            pcscd=$!
+            while kill -0 "$3" 2>/dev/null && kill -0 "$pcscd" 2>/dev/null; do sleep 0.5; done
+            kill -KILL 0
+        "#;
+        let pcscd_log = dir.path().join("pcscd.log");
+        let mut command = Command::new("unshare");
+        if prerequisites.user_ns {
+            command.arg("--map-root-user");
+        }
+        command
+            .args(["--mount", "--net", "sh", "-c", script, "sh"])
+            .arg(&conf_dir)
+            .arg(&pcscd_log)
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(dir.path().join("namespace.log")).expect("namespace.log"))
+            .process_group(0);
+        let holder = command.spawn().expect("spawn unshare");
+        let env = Self {
+            ns_pid: holder.id(),
+            holder,
+            dir,
+            user_ns: prerequisites.user_ns,
+            cards: Mutex::new(Vec::new()),
+            seq: AtomicUsize::new(0),
+            pkcs11_module: prerequisites.pkcs11_module.clone(),
+        };
+        env.wait_for("pcscd to open its socket", || {
+            env.run("test", &["-S", "/run/pcscd/pcscd.comm"]).success()
+        });
+        Some(env)
+    }
+
+    fn lock_cards(&self) -> MutexGuard<'_, Vec<CardSlot>> {
+        self.cards.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The temporary directory of this environment (state directories, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The state directory of card `index`.
+    pub fn state_dir(&self, index: usize) -> PathBuf {
+        self.lock_cards()[index].state_dir.clone()
+    }
+
+    /// The PC/SC reader name of card `index`.
+    pub fn reader_name(index: usize) -> String {
+        format!("Virtual PCD 00 {index:02}")
+    }
+
+    /// Starts card `index` (again, on the same state directory) and waits until it answers through pcscd.
+    pub fn start_card(&self, index: usize) {
+        let log = {
+            let mut cards = self.lock_cards();
+            let slot = &mut cards[index];
+            assert!(slot.process.is_none(), "card {index} is already running");
+            slot.log = self.dir.path().join(format!("vcard{index}-{}.log", slot.starts));
+            slot.starts += 1;
+            let mut command = self.ns_command(vcard_binary());
+            command
+                .arg("--state-dir")
+                .arg(&slot.state_dir)
+                .arg("--vpcd")
+                .arg(format!("127.0.0.1:{}", slot.port))
+                .env("RUST_LOG", "debug")
+                .stdin(Stdio::null())
+                .stdout(File::create(&slot.log).expect("vcard log"))
+                .stderr(File::options().append(true).open(&slot.log).expect("vcard log"))
+                .process_group(self.ns_pid as i32);
+            slot.process = Some(command.spawn().expect("spawn pico-hsm-vcard"));
+            slot.log.clone()
+        };
+        self.wait_for(&format!("pcscd to take card {index}"), || {
+            self.card_exited(index);
+            fs::read_to_string(&log).is_ok_and(|text| text.contains("pcscd is using the card"))
+        });
+        self.wait_for(
+            &format!("card {index} to answer in reader {}", Self::reader_name(index)),
+            || {
+                self.run("opensc-tool", &["--reader", &index.to_string(), "--atr"])
+                    .success()
+            },
+        );
+    }
+
+    fn card_exited(&self, index: usize) {
+        let mut cards = self.lock_cards();
+        let slot = &mut cards[index];
+        if let Some(process) = slot.process.as_mut()
+            && let Ok(Some(status)) = process.try_wait()
+        {
+            slot.process = None;
+            let log = fs::read_to_string(&slot.log).unwrap_or_default();
+            drop(cards);
+            panic!(
+                "pico-hsm-vcard {index} exited with {status}:\n{log}\n{}",
+                self.diagnostics()
+            );
+        }
+    }
+
+    /// Kills card `index` with SIGKILL (a power cut for its flash file) and waits for it to be gone.
+    pub fn kill_card(&self, index: usize) {
+        let process = self.lock_cards()[index].process.take();
+        if let Some(mut process) = process {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
+    /// Stops card `index` with SIGTERM and returns its exit status and log.
+    pub fn stop_card(&self, index: usize) -> (ExitStatus, String) {
+        let (process, log) = {
+            let mut cards = self.lock_cards();
+            (cards[index].process.take(), cards[index].log.clone())
+        };
+        let mut process = process.expect("card is running");
+        let pid = process.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = process.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = process.kill();
+                panic!(
+                    "pico-hsm-vcard did not stop within 10 s of SIGTERM:\n{}",
+                    self.diagnostics()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        (status, fs::read_to_string(log).unwrap_or_default())
+    }
+
+    /// Kills card `index` with SIGKILL and starts it again on the same state directory.
+    pub fn restart_card(&self, index: usize) {
+        self.kill_card(index);
+        self.start_card(index);
+    }
+
+    /// The log of the current (or last) run of card `index`.
+    pub fn card_log(&self, index: usize) -> String {
+        fs::read_to_string(&self.lock_cards()[index].log).unwrap_or_default()
+    }
+
+    /// pcscd's output and the tail of every card's log, for failure messages.
+    pub fn diagnostics(&self) -> String {
+        let mut text = String::new();
+        for name in ["namespace.log", "pcscd.log"] {
+            let content = fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+            text += &format!("--- {name} ---\n{}\n", tail(&content, 40));
+        }
+        for (index, slot) in self.lock_cards().iter().enumerate() {
+            let content = fs::read_to_string(&slot.log).unwrap_or_default();
+            text += &format!(
+                "--- card {index} log ({}) ---\n{}\n",
+                slot.log.display(),
+                tail(&content, 60)
+            );
+        }
+        text
+    }
+
+    #[track_caller]
+    fn wait_for(&self, what: &str, mut ready: impl FnMut() -> bool) {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        while !ready() {
+            if started.elapsed() > READY_TIMEOUT {
+                panic!(
+                    "timed out after {READY_TIMEOUT:?} waiting for {what}\n{}",
+                    self.diagnostics()
+                );
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// A command that runs `program` inside this environment's namespaces.
+    pub fn ns_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("nsenter");
+        command.arg("-t").arg(self.ns_pid.to_string());
+        if self.user_ns {
+            command.args(["-U", "--preserve-credentials"]);
+        }
+        command.args(["-m", "-n", "--"]).arg(program);
+        command
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CACHE_HOME", self.dir.path().join("home/.cache"))
+            .env("OPENSC_CONF", self.dir.path().join("opensc.conf"))
+            .env_remove("PCSCLITE_CSOCK_NAME");
+        command
+    }
+
+    /// Runs `program args` inside the namespaces, capturing its output (killed after 120 s).
+    pub fn run(&self, program: &str, args: &[&str]) -> Output {
+        let mut command = self.ns_command(program);
+        command.args(args);
+        self.capture(command, format!("{program} {}", args.join(" ")))
+    }
+
+    /// Runs a prepared command (from [`Env::ns_command`]), capturing its output.
+    pub fn capture(&self, mut command: Command, description: String) -> Output {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let out_path = self.dir.path().join(format!("cmd{n}.out"));
+        let err_path = self.dir.path().join(format!("cmd{n}.err"));
+        command
+            .stdin(Stdio::null())
+            .stdout(File::create(&out_path).expect("capture file"))
+            .stderr(File::create(&err_path).expect("capture file"));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {description}: {e}"));
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Some(status);
+            }
+            if started.elapsed() > COMMAND_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        };
+        let output = Output {
+            command: description,
+            status,
+            stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+            stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+        };
+        let _ = fs::remove_file(out_path);
+        let _ = fs::remove_file(err_path);
+        output
+    }
+
+    /// `opensc-tool args`.
+    pub fn opensc_tool(&self, args: &[&str]) -> Output {
+        self.run("opensc-tool", args)
+    }
+
+    /// `sc-hsm-tool args`. It exits 0 even when the card refuses: judge by the output.
+    pub fn sc_hsm_tool(&self, args: &[&str]) -> Output {
+        self.run("sc-hsm-tool", args)
+    }
+
+    /// `pkcs15-tool args`.
+    pub fn pkcs15_tool(&self, args: &[&str]) -> Output {
+        self.run("pkcs15-tool", args)
+    }
+
+    /// `pkcs11-tool --module <opensc-pkcs11.so> args`.
+    pub fn pkcs11_tool(&self, args: &[&str]) -> Output {
+        let module = self.pkcs11_module.display().to_string();
+        let mut full = vec!["--module", module.as_str()];
+        full.extend_from_slice(args);
+        self.run("pkcs11-tool", &full)
+    }
+
+    /// The path of OpenSC's PKCS#11 module.
+    pub fn pkcs11_module(&self) -> &Path {
+        &self.pkcs11_module
+    }
+
+    /// `sc-hsm-tool --initialize` with the test PINs; panics unless the output looks like success.
+    #[track_caller]
+    pub fn initialize(&self) -> Output {
+        let out = self.sc_hsm_tool(&["--initialize", "--so-pin", SO_PIN, "--pin", USER_PIN]);
+        assert!(
+            initialize_succeeded(&out),
+            "sc-hsm-tool --initialize did not succeed:\n{out}"
+        );
+        out
+    }
+
+    /// Writes `content` to a file in the environment's directory and returns its path.
+    pub fn write_file(&self, name: &str, content: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let mut file = File::create(&path).expect("create file");
+        file.write_all(content).expect("write file");
+        path
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let count = self.lock_cards().len();
+        for index in 0..count {
+            self.kill_card(index);
+        }
+        // The namespace's process group: the watchdog shell, pcscd and anything left in it.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.ns_pid)])
+            .status();
+        let _ = self.holder.wait();
+        if std::thread::panicking() || std::env::var_os("HSM_E2E_KEEP").is_some() {
+            let kept = std::mem::replace(&mut self.dir, TempDir::new().expect("temporary directory"));
+            eprintln!("hsm-e2e: kept {} for inspection", kept.keep().display());
+        }
+    }
+}
+
+/// Whether `sc-hsm-tool --initialize` reported success (it exits 0 either way).
+pub fn initialize_succeeded(out: &Output) -> bool {
+    out.success() && !out.text().to_lowercase().contains("fail") && !out.contains("rror")
+}
+
+/// Asserts two byte strings are equal; on mismatch reports lengths and the first difference, not the bytes.
+#[track_caller]
+pub fn assert_same_bytes(what: &str, actual: &[u8], expected: &[u8]) {
+    if actual == expected {
+        return;
+    }
+    let first = actual
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(actual.len().min(expected.len()));
+    panic!(
+        "{what}: got {} bytes, expected {}; first difference at offset {first} (got {:02X?}, expected {:02X?})",
+        actual.len(),
+        expected.len(),
+        actual.get(first),
+        expected.get(first)
+    );
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+struct Prerequisites {
+    user_ns: bool,
+    pkcs11_module: PathBuf,
+}
+
+/// Checks once whether end-to-end tests can run here. `None` means skip (after a loud message).
+fn prerequisites() -> Option<&'static Prerequisites> {
+    static CHECK: OnceLock<Result<Prerequisites, String>> = OnceLock::new();
+    match CHECK.get_or_init(check_prerequisites) {
+        Ok(prerequisites) => Some(prerequisites),
+        Err(reason) => {
+            let must_run = std::env::var_os("HSM_E2E_REQUIRE").is_some_and(|v| v == "1") || is_root();
+            assert!(!must_run, "end-to-end tests cannot run: {reason}");
+            eprintln!(
+                "\n==================== hsm-e2e: SKIPPED ====================\n{reason}\n\
+                 Run as root (or with user namespaces enabled) on Debian with pcscd, vsmartcard-vpcd, opensc,\n\
+                 opensc-pkcs11; `cargo xtask test` installs them. HSM_E2E_REQUIRE=1 turns this skip into a failure.\n\
+                 ===========================================================\n"
+            );
+            None
+        }
+    }
+}
+
+fn check_prerequisites() -> Result<Prerequisites, String> {
+    for (program, package) in [
+        ("pcscd", "pcscd"),
+        ("opensc-tool", "opensc"),
+        ("pkcs11-tool", "opensc"),
+        ("unshare", "util-linux"),
+        ("nsenter", "util-linux"),
+        ("ip", "iproute2"),
+    ] {
+        if !on_path(program) {
+            return Err(format!("`{program}` not found (Debian package {package})"));
+        }
+    }
+    if !Path::new(VPCD_DRIVER).exists() {
+        return Err(format!("{VPCD_DRIVER} not found (Debian package vsmartcard-vpcd)"));
+    }
+    let pkcs11_module = find_pkcs11_module().ok_or("opensc-pkcs11.so not found (Debian package opensc-pkcs11)")?;
+    let user_ns = !is_root();
+    let mut probe = Command::new("unshare");
+    if user_ns {
+        probe.arg("--map-root-user");
+    }
+    let probe = probe
+        .args(["--mount", "--net", "sh", "-c", "ip link set lo up"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    if !probe.status.success() {
+        return Err(format!(
+            "cannot create mount and network namespaces ({}): {}",
+            if user_ns {
+                "not root, user namespaces tried"
+            } else {
+                "as root"
+            },
+            String::from_utf8_lossy(&probe.stderr).trim()
+        ));
+    }
+    Ok(Prerequisites { user_ns, pkcs11_module })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// OpenSC's PKCS#11 module: from `dpkg -L opensc-pkcs11`, else the usual multiarch places.
+pub fn find_pkcs11_module() -> Option<PathBuf> {
+    let listed = Command::new("dpkg")
+        .args(["-L", "opensc-pkcs11"])
+        .output()
+        .ok()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    let from_dpkg = listed
+        .lines()
+        .filter(|l| l.ends_with("/opensc-pkcs11.so"))
+        .map(PathBuf::from);
+    let usual = [
+        "x86_64-linux-gnu",
+        "aarch64-linux-gnu",
+        "arm-linux-gnueabihf",
+        "i386-linux-gnu",
+    ]
+    .iter()
+    .flat_map(|arch| {
+        [
+            format!("/usr/lib/{arch}/opensc-pkcs11.so"),
+            format!("/usr/lib/{arch}/pkcs11/opensc-pkcs11.so"),
+        ]
+    })
+    .map(PathBuf::from);
+    from_dpkg
+        .chain(usual)
+        .chain([PathBuf::from("/usr/lib/opensc-pkcs11.so")])
+        .find(|p| p.exists())
+}
+
+/// `pico-hsm-vcard`, built once per test process into the target directory this test runs from.
+pub fn vcard_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Some(path) = std::env::var_os("PICO_HSM_VCARD") {
+            return PathBuf::from(path);
+        }
+        // Test executables live in <target>/<profile>/deps/; binaries in <target>/<profile>/.
+        let exe = std::env::current_exe().expect("current_exe");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
+        let target_dir = profile_dir.parent().expect("target directory");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some(other) => other,
+            None => "dev",
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let status = Command::new(&cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "hsm-vcard",
+                "--bin",
+                "pico-hsm-vcard",
+                "--profile",
+                profile,
+            ])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(target_dir)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {cargo} to build pico-hsm-vcard: {e}"));
+        assert!(status.success(), "building pico-hsm-vcard failed");
+        let binary = profile_dir.join("pico-hsm-vcard");
+        assert!(binary.exists(), "{} missing after the build", binary.display());
+        binary
+    })
+}
+
+/// The `apdu-bench` helper of this package (for tests of this package).
+#[macro_export]
+macro_rules! apdu_bench_binary {
+    () => {
+        env!("CARGO_BIN_EXE_apdu-bench")
+    };
+}

@@ -1,0 +1,137 @@
+//! INITIALIZE through `sc-hsm-tool`, and what OpenSC sees afterwards.
+
+use hsm_e2e::{Env, SO_PIN, USER_PIN, initialize_succeeded};
+
+/// The `serial num` of every token `pkcs11-tool -L` lists.
+fn token_serials(env: &Env) -> Vec<String> {
+    let out = env.pkcs11_tool(&["-L"]).ok();
+    let serials: Vec<String> = out
+        .stdout
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("serial num"))
+        .map(|rest| rest.trim_start_matches([' ', ':']).trim().to_string())
+        .collect();
+    assert!(!serials.is_empty(), "no token serial in:\n{out}");
+    serials
+}
+
+#[test]
+fn initialize_succeeds_and_pkcs15_shows_the_user_pin() {
+    let Some(env) = Env::start() else { return };
+    env.initialize();
+    let out = env.pkcs15_tool(&["-D"]).ok().expect("UserPIN");
+    assert!(out.stdout.contains("PIN ["), "no PIN object listed:\n{out}");
+}
+
+#[test]
+fn token_serial_differs_between_two_state_directories() {
+    let Some(env) = Env::with_cards(2) else { return };
+    for reader in ["0", "1"] {
+        let out = env.sc_hsm_tool(&[
+            "--reader",
+            reader,
+            "--initialize",
+            "--so-pin",
+            SO_PIN,
+            "--pin",
+            USER_PIN,
+        ]);
+        assert!(
+            initialize_succeeded(&out),
+            "initialize in reader {reader} failed:\n{out}"
+        );
+    }
+    let serials = token_serials(&env);
+    assert_eq!(serials.len(), 2, "expected two tokens, got {serials:?}");
+    assert_ne!(serials[0], serials[1], "both devices report the same token serial");
+    assert!(serials.iter().all(|s| !s.is_empty()), "empty serial in {serials:?}");
+}
+
+#[test]
+fn token_serial_is_stable_across_restarts() {
+    let Some(env) = Env::start() else { return };
+    env.initialize();
+    let before = token_serials(&env);
+    env.restart_card(0);
+    assert_eq!(token_serials(&env), before);
+}
+
+#[test]
+fn reinitialize_with_a_wrong_so_pin_is_refused_and_objects_survive() {
+    let Some(env) = Env::start() else { return };
+    env.initialize();
+    let data = env.write_file("keep.bin", b"must survive a refused re-initialization");
+    let data = data.to_str().unwrap();
+    env.pkcs11_tool(&[
+        "--login",
+        "--pin",
+        USER_PIN,
+        "--write-object",
+        data,
+        "--type",
+        "data",
+        "--label",
+        "keep",
+    ])
+    .ok();
+
+    let out = env.sc_hsm_tool(&["--initialize", "--so-pin", "0102030405060708", "--pin", "111111"]);
+    assert!(
+        !initialize_succeeded(&out),
+        "re-initialization with a wrong SO-PIN was accepted:\n{out}"
+    );
+
+    // The old PINs still work and the object is still there.
+    let read = env.dir().join("keep.out");
+    let read_path = read.to_str().unwrap();
+    env.pkcs11_tool(&[
+        "--login",
+        "--pin",
+        USER_PIN,
+        "--read-object",
+        "--type",
+        "data",
+        "--label",
+        "keep",
+        "-o",
+        read_path,
+    ])
+    .ok();
+    assert_eq!(
+        std::fs::read(&read).unwrap(),
+        b"must survive a refused re-initialization"
+    );
+    env.pkcs15_tool(&["-D"]).ok().expect("UserPIN");
+}
+
+#[test]
+fn reinitialize_with_the_right_so_pin_starts_over() {
+    let Some(env) = Env::start() else { return };
+    env.initialize();
+    let data = env.write_file("gone.bin", b"deleted by re-initialization");
+    let data = data.to_str().unwrap();
+    env.pkcs11_tool(&[
+        "--login",
+        "--pin",
+        USER_PIN,
+        "--write-object",
+        data,
+        "--type",
+        "data",
+        "--label",
+        "gone",
+    ])
+    .ok();
+
+    let out = env.sc_hsm_tool(&["--initialize", "--so-pin", SO_PIN, "--pin", "222222"]);
+    assert!(
+        initialize_succeeded(&out),
+        "re-initialization with the right SO-PIN failed:\n{out}"
+    );
+    env.pkcs11_tool(&["--login", "--pin", "222222", "--list-objects", "--type", "data"])
+        .ok()
+        .expect_not("gone");
+    env.pkcs11_tool(&["--login", "--pin", USER_PIN, "--list-objects"])
+        .failed()
+        .expect("CKR_PIN_INCORRECT");
+}

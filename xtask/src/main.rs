@@ -1,0 +1,286 @@
+//! `cargo xtask`: the developer and CI entry points.
+//!
+//! * `cargo xtask run [-- ARGS]`: install what the virtual HSM needs, start pcscd, run `pico-hsm-vcard`.
+//! * `cargo xtask test`: every check CI runs (fmt, clippy, tests with the end-to-end suite, thumb builds,
+//!   fuzz smoke), with a timing summary.
+//! * `cargo xtask bench`: APDU round trips in-process and through pcscd.
+//! * `cargo xtask setup`: only the host prerequisites of `test`.
+
+mod host;
+mod steps;
+
+use std::os::unix::process::CommandExt as _;
+use std::process::{Command, ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::steps::Steps;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Pico HSM developer and CI tasks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install pcscd, vsmartcard-vpcd and OpenSC if missing, start pcscd, and run the virtual HSM
+    ///
+    /// Missing Debian packages are installed with apt-get: directly as root, through `sudo -n` when that
+    /// needs no password, else the command to run is printed and this exits with an error.
+    Run {
+        /// Only check the packages, never install them
+        #[arg(long)]
+        no_install: bool,
+        /// Arguments for pico-hsm-vcard (after `--`), e.g. `-- --state-dir /tmp/hsm`
+        #[arg(last = true)]
+        vcard_args: Vec<String>,
+    },
+    /// fmt, clippy, unit + in-process + end-to-end tests, no_std thumb builds, fuzz smoke
+    Test {
+        /// Only check the packages, never install them
+        #[arg(long)]
+        no_install: bool,
+        /// Seconds of fuzzing in the smoke run
+        #[arg(long, default_value_t = 30)]
+        fuzz_seconds: u32,
+    },
+    /// APDU round trip medians: the card in-process and through pcscd + vpcd
+    Bench {
+        /// APDUs per measurement
+        #[arg(long, default_value_t = 1000)]
+        count: u32,
+    },
+    /// Install the host prerequisites of `test` (Debian packages, rustup targets) and stop
+    Setup,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().task {
+        Task::Run { no_install, vcard_args } => run(no_install, &vcard_args),
+        Task::Test {
+            no_install,
+            fuzz_seconds,
+        } => test(no_install, fuzz_seconds),
+        Task::Bench { count } => bench(count),
+        Task::Setup => setup(true),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default()
+}
+
+fn run(no_install: bool, vcard_args: &[String]) -> Result<(), String> {
+    let installed = host::ensure_packages(host::RUN_PACKAGES, !no_install)?;
+    // pcscd reads its reader configuration only at start: restart it if vpcd just arrived.
+    host::ensure_pcscd(installed.iter().any(|p| p == "vsmartcard-vpcd"))?;
+
+    println!("xtask: building pico-hsm-vcard (release)");
+    let status = cargo()
+        .current_dir(workspace_root())
+        .args(["build", "--release", "-p", "hsm-vcard", "--bin", "pico-hsm-vcard"])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building pico-hsm-vcard failed".into());
+    }
+    print_next_steps(vcard_args);
+    // exec, not spawn: Ctrl-C then reaches only pico-hsm-vcard, which stops cleanly (cargo run execs too).
+    let error = cargo()
+        .current_dir(workspace_root())
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "hsm-vcard",
+            "--bin",
+            "pico-hsm-vcard",
+            "--",
+        ])
+        .args(vcard_args)
+        .exec();
+    Err(format!("cannot run pico-hsm-vcard: {error}"))
+}
+
+fn print_next_steps(vcard_args: &[String]) {
+    let custom_port = vcard_args.iter().any(|a| a.starts_with("--vpcd"));
+    let reader = if custom_port {
+        "the vpcd reader of the port you chose (Debian's vpcd config: 35963 is 00 00, 35964 is 00 01)".to_string()
+    } else {
+        "\"Virtual PCD 00 00\"".to_string()
+    };
+    println!(
+        "\n\
+         Pico HSM virtual card: reader {reader}\n\
+         In another terminal, try:\n\
+         \x20 opensc-tool -l                      # the reader, with a card in it\n\
+         \x20 opensc-tool -n                      # SmartCard-HSM\n\
+         \x20 sc-hsm-tool --initialize --so-pin 3537363231383830 --pin 648219\n\
+         \x20 pkcs15-tool -D                      # PIN objects\n\
+         \x20 pkcs11-tool -L                      # the token and its serial\n\
+         \x20 pkcs11-tool --login --pin 648219 --write-object README.md --type data --label readme\n\
+         \x20 pkcs11-tool --login --pin 648219 --list-objects\n\
+         State: {}  (see docs/vcard.md). Ctrl-C stops it.\n\
+         If a tool finds no card right after pcscd (re)started, run it again: the card reconnects within a second.\n",
+        state_dir_hint(vcard_args)
+    );
+}
+
+fn state_dir_hint(vcard_args: &[String]) -> String {
+    let mut args = vcard_args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--state-dir" {
+            return args.next().cloned().unwrap_or_default();
+        }
+        if let Some(dir) = arg.strip_prefix("--state-dir=") {
+            return dir.to_string();
+        }
+    }
+    "$XDG_DATA_HOME/pico-hsm or ~/.local/share/pico-hsm".to_string()
+}
+
+fn setup(install: bool) -> Result<(), String> {
+    let mut packages = host::RUN_PACKAGES.to_vec();
+    packages.extend(host::TEST_PACKAGES);
+    host::ensure_packages(&packages, install)?;
+    host::ensure_rust_targets()
+}
+
+fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
+    let mut steps = Steps::new(workspace_root());
+    steps.step("host prerequisites", |_| setup(!no_install));
+    if steps.failed() {
+        return steps.finish();
+    }
+    steps.cargo("fmt", &["fmt", "--all", "--", "--check"]);
+    steps.cargo(
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    );
+    // Build everything the tests run (including pico-hsm-vcard for the end-to-end harness) once.
+    steps.cargo("build", &["build", "--workspace", "--all-targets"]);
+    steps.step("tests", |root| {
+        let nextest = cargo()
+            .args(["nextest", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let run = |args: &[&str]| steps::run_cargo(root, args, &[("HSM_E2E_REQUIRE", "1")]);
+        if nextest {
+            run(&["nextest", "run", "--workspace", "--no-fail-fast"])?;
+            run(&["test", "--workspace", "--doc"])
+        } else {
+            run(&["test", "--workspace", "--no-fail-fast"])
+        }
+    });
+    for target in host::THUMB_TARGETS {
+        steps.cargo(
+            &format!("no_std build {target}"),
+            &[
+                "build",
+                "--release",
+                "-p",
+                "hsm-apdu",
+                "-p",
+                "hsm-store",
+                "-p",
+                "hsm-crypto",
+                "-p",
+                "hsm-card",
+                "--target",
+                target,
+            ],
+        );
+    }
+    if workspace_root().join("fuzz/Cargo.toml").exists() {
+        steps.step("fuzz smoke (apdu_sequence)", |root| fuzz_smoke(root, fuzz_seconds));
+    } else {
+        println!("xtask: no fuzz/Cargo.toml, fuzz smoke skipped");
+    }
+    steps.finish()
+}
+
+fn fuzz_smoke(root: &std::path::Path, seconds: u32) -> Result<(), String> {
+    let have = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        steps::run_cargo(root, &["install", "cargo-fuzz", "--locked"], &[])?;
+    }
+    // cargo-fuzz passes nightly-only flags (sanitizers); RUSTC_BOOTSTRAP lets the stable toolchain take them.
+    let max_time = format!("-max_total_time={seconds}");
+    steps::run_cargo(
+        &root.join("fuzz"),
+        &["fuzz", "run", "apdu_sequence", "--", &max_time],
+        &[("RUSTC_BOOTSTRAP", "1")],
+    )
+}
+
+fn bench(count: u32) -> Result<(), String> {
+    let root = workspace_root();
+    let count = count.to_string();
+    println!("xtask: in-process (Card::transmit on a file flash, no transport)");
+    steps::run_cargo(
+        &root,
+        &[
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "hsm-e2e",
+            "--bin",
+            "apdu-bench",
+            "--",
+            "--in-process",
+            "--count",
+            &count,
+        ],
+        &[],
+    )?;
+    println!("xtask: through a private pcscd + vpcd (pcsc crate client)");
+    steps::run_cargo(
+        &root,
+        &[
+            "test",
+            "--quiet",
+            "--release",
+            "-p",
+            "hsm-e2e",
+            "--test",
+            "latency",
+            "--",
+            "--nocapture",
+            "--test-threads=1",
+        ],
+        &[("HSM_E2E_REQUIRE", "1"), ("HSM_E2E_BENCH_COUNT", &count)],
+    )
+}
