@@ -61,13 +61,20 @@ impl<F: NorFlash> Store<F> {
             .enumerate()
             .filter_map(|(i, h)| h.map(|h| (i as u32, h.seq)))
             .max_by_key(|&(i, seq)| (seq, core::cmp::Reverse(i)));
-        // The format sector goes where the next sector of the current log would, with a larger sequence
-        // number than any sector: it is the commit point, and the old log stays intact until it exists.
+        // The format sector takes a sequence number larger than any sector's, so it is the commit point;
+        // it goes in a sector without a header (the old log stays intact until it exists), preferably the
+        // one after the newest sector.
+        let free = |i: u32| headers.get(i as usize).is_some_and(Option::is_none);
         let (target, seq) = match newest {
-            Some((i, seq)) => match seq.checked_add(1) {
-                Some(seq) => (geo.next(i), seq),
-                None => (0, 1),
-            },
+            Some((i, seq)) => {
+                let after = geo.next(i);
+                let target = if free(after) {
+                    after
+                } else {
+                    (0..geo.sectors).find(|&j| free(j)).unwrap_or(after)
+                };
+                (target, seq.checked_add(1).unwrap_or(1))
+            }
             None => (0, 1),
         };
         if newest.is_some_and(|(_, s)| s == u32::MAX) {

@@ -315,7 +315,7 @@ impl<F: NorFlash> Store<F> {
         self.io.stats
     }
 
-    /// The flash, for example to sync a [`crate::flash::FileFlash`]. Writing to it behind the store's back
+    /// The flash, for example to sync a `FileFlash`. Writing to it behind the store's back
     /// corrupts the store.
     pub fn flash_mut(&mut self) -> &mut F {
         &mut self.io.flash

@@ -153,7 +153,7 @@ fn power_cut_every_operation_write_size_1() {
     let cfg = Config {
         seed: 1,
         sectors: 40,
-        ops: 400,
+        ops: 700,
         fids: 6,
         max_size: 70 * 1024,
         stride: 1,
@@ -167,7 +167,7 @@ fn power_cut_every_operation_small_sectors() {
     let cfg = Config {
         seed: 2,
         sectors: 48,
-        ops: 600,
+        ops: 1000,
         fids: 8,
         max_size: 12 * 1024,
         stride: 1,

@@ -2,7 +2,7 @@
 //!
 //! - [`RamFlash`]: NOR flash in RAM (erase sets bytes to `0xFF`, a write can only clear bits).
 //! - [`PowerCut`]: wraps a flash and cuts the power at a chosen operation, tearing it.
-//! - [`FileFlash`] (feature `std`): NOR flash backed by a region of a file.
+//! - `FileFlash` (feature `std`): NOR flash backed by a region of a file.
 
 mod powercut;
 mod ram;
