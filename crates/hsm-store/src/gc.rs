@@ -72,6 +72,7 @@ impl<F: NorFlash> Store<F> {
             return Err(Error::Full);
         }
         let (tail, tail_seq) = (self.log.tail, self.log.tail_seq);
+        self.open_sector(SectorKind::Gc, tail_seq)?;
         // A wipe whose commit is reclaimed ends here: its keep records need not be copied.
         let fp0 = geo.fp(0);
         let ended: alloc::vec::Vec<u32> = self
@@ -84,7 +85,6 @@ impl<F: NorFlash> Store<F> {
         for a in ended {
             self.sub_live(a, fp0);
         }
-        self.open_sector(SectorKind::Gc, tail_seq)?;
         let g = self.head_idx();
         let g_seq = self.log.head_seq();
         self.copy_live(tail, g)?;
