@@ -642,44 +642,26 @@ pub fn find_pkcs11_module() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// `pico-hsm-vcard`, built once per test process into the target directory this test runs from.
+/// The virtual card binary: `$PICO_HSM_VCARD` if set, else this package's `e2e-vcard` (the
+/// `pico-hsm-vcard` program, `hsm_vcard::cli::main`), which cargo builds before running these tests.
 pub fn vcard_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         if let Some(path) = std::env::var_os("PICO_HSM_VCARD") {
             return PathBuf::from(path);
         }
-        // Test executables live in <target>/<profile>/deps/; binaries in <target>/<profile>/.
+        // Test executables live in <target>/<profile>/deps/, the package's binaries in <target>/<profile>/.
         let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
-        let target_dir = profile_dir.parent().expect("target directory");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => "dev",
-            Some(other) => other,
-            None => "dev",
-        };
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let status = Command::new(&cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "hsm-vcard",
-                "--bin",
-                "pico-hsm-vcard",
-                "--profile",
-                profile,
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(target_dir)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {cargo} to build pico-hsm-vcard: {e}"));
-        assert!(status.success(), "building pico-hsm-vcard failed");
-        let binary = profile_dir.join("pico-hsm-vcard");
-        assert!(binary.exists(), "{} missing after the build", binary.display());
+        let binary = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|dir| dir.join("e2e-vcard"))
+            .unwrap_or_default();
+        assert!(
+            binary.is_file(),
+            "{} not found: run the end-to-end tests through cargo (cargo test -p hsm-e2e), or set PICO_HSM_VCARD",
+            binary.display()
+        );
         binary
     })
 }

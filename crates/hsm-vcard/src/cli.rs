@@ -1,5 +1,4 @@
-//! `pico-hsm-vcard`: see `--help` and `docs/vcard.md`.
-#![forbid(unsafe_code)]
+//! The `pico-hsm-vcard` command line (also run by the end-to-end tests' copy of the binary).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,10 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
-use hsm_vcard::HsmCard;
-use hsm_vcard::platform::FilePlatform;
-use hsm_vcard::state::StateDir;
-use hsm_vcard::vpcd::{self, Options};
+
+use crate::HsmCard;
+use crate::platform::FilePlatform;
+use crate::state::StateDir;
+use crate::vpcd::{self, Options};
 
 /// Default vpcd address: the first virtual reader of Debian's /etc/reader.conf.d/vpcd.
 const DEFAULT_VPCD: &str = "127.0.0.1:35963";
@@ -46,7 +46,8 @@ struct Args {
     vpcd: String,
 }
 
-fn main() -> ExitCode {
+/// Parses the command line, runs the card until stopped, and returns the exit status.
+pub fn main() -> ExitCode {
     let args = Args::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match run(args) {

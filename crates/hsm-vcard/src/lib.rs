@@ -5,9 +5,11 @@
 //! * [`state`]: the state directory (lock, `otp.bin`, `flash.bin`).
 //! * [`platform`]: [`hsm_card::Platform`] on those files.
 //!
-//! The binary in `main.rs` wires them to [`hsm_card::Card`] through [`HsmCard`].
+//! [`cli`] is the whole program (`main.rs` only calls it), wiring them to [`hsm_card::Card`] through
+//! [`HsmCard`].
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod platform;
 pub mod state;
 pub mod vpcd;

@@ -142,7 +142,7 @@ fn measure(
         times.sort();
         let at = |q: usize| times[(times.len() - 1) * q / 100].as_secs_f64() * 1e6;
         println!(
-            "{label}: {name} x{count}: median {:.1} us, p90 {:.1} us, p99 {:.1} us, min {:.1} us",
+            "{label}: {name} x{count}: median {:.2} us, p90 {:.2} us, p99 {:.2} us, min {:.2} us",
             at(50),
             at(90),
             at(99),
