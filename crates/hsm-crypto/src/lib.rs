@@ -7,6 +7,7 @@
 extern crate alloc;
 
 pub mod aead;
+pub mod asym;
 pub mod drbg;
 pub mod ec;
 pub mod hash;
