@@ -25,6 +25,8 @@ use zeroize::Zeroizing;
 mod edwards;
 pub mod generic;
 mod params;
+#[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+pub mod rsa;
 mod weierstrass;
 
 pub use params::DomainParams;

@@ -1,0 +1,367 @@
+//! RSA 1024–4096 on RustCrypto `rsa` 0.10: generation, raw private operation, PKCS#1 v1.5 and
+//! PSS signatures, PKCS#1 v1.5 and OAEP-SHA-256 decryption (reference §3.14, §3.15, §4).
+//!
+//! # Targets
+//! `rsa` 0.10 needs `alloc::sync`, which thumbv6m (RP2040, no atomic compare-and-swap) lacks, so
+//! this module exists only with the `rsa` feature on targets with atomic pointers (host, RP2350
+//! thumbv8m). What the RP2040 firmware does for RSA is to be decided when the firmware crate is
+//! written; the options are a `portable-atomic`-backed build of `rsa`, an RSA implementation on
+//! `crypto-bigint` boxed integers, or answering "function not supported" (6A81) for RSA on that
+//! board. The card core must keep compiling without this module.
+//!
+//! # Timing (RUSTSEC-2023-0071, "Marvin")
+//! The advisory concerned `rsa` ≤ 0.9, whose `num-bigint` arithmetic was not constant time.
+//! `rsa` 0.10 computes on `crypto-bigint` `BoxedUint` in constant-time Montgomery form, and every
+//! private operation here is blinded with the card's DRBG: the base is multiplied by `r^e`,
+//! and the CRT exponents are blinded too (`rsa::hazmat::rsa_decrypt` with an RNG). Each result is
+//! checked by re-encrypting it (`rsa_decrypt_and_check`), which also guards against CRT faults.
+//! PKCS#1 v1.5 decryption uses the crate's implicit rejection: a bad padding gives a
+//! deterministic pseudo-random message instead of an error, so the padding check is not an
+//! oracle. Residual risk, stated honestly: variable-time code paths outside the modular
+//! exponentiation (allocation sizes, the final unpadding of OAEP) have not been audited by us,
+//! and the advisory has not been formally withdrawn for 0.10. On the device the card handles one
+//! command at a time behind USB, and the host sees only the whole APDU round trip, which blunts
+//! but does not rule out a local timing attack by software on the host.
+
+use alloc::vec::Vec;
+
+use rand_core::TryCryptoRng;
+use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+use rsa::{BoxedUint, Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, PrivateKey, Pss};
+use zeroize::Zeroizing;
+
+use super::Error;
+
+/// Smallest modulus we generate or load, in bits.
+pub const MIN_BITS: usize = 1024;
+/// Largest modulus we generate or load, in bits (upstream's 512-byte key buffer).
+pub const MAX_BITS: usize = 4096;
+
+/// The hash of a PKCS#1 v1.5 or PSS signature (reference §3.14: SHA-1 … SHA-512).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HashAlg {
+    /// SHA-1.
+    Sha1,
+    /// SHA-224.
+    Sha224,
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl HashAlg {
+    /// Every supported hash.
+    pub const ALL: [HashAlg; 5] = [
+        HashAlg::Sha1,
+        HashAlg::Sha224,
+        HashAlg::Sha256,
+        HashAlg::Sha384,
+        HashAlg::Sha512,
+    ];
+
+    /// Digest length in bytes.
+    pub fn output_len(self) -> usize {
+        match self {
+            HashAlg::Sha1 => 20,
+            HashAlg::Sha224 => 28,
+            HashAlg::Sha256 => 32,
+            HashAlg::Sha384 => 48,
+            HashAlg::Sha512 => 64,
+        }
+    }
+
+    /// The hash with this digest length (how upstream infers the PSS hash, reference §3.14).
+    pub fn from_output_len(len: usize) -> Option<HashAlg> {
+        HashAlg::ALL.iter().copied().find(|h| h.output_len() == len)
+    }
+
+    /// The DER `DigestInfo` prefix (RFC 8017 §9.2 note 1) that precedes the digest.
+    pub fn digest_info_prefix(self) -> &'static [u8] {
+        match self {
+            HashAlg::Sha1 => &[
+                0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14,
+            ],
+            HashAlg::Sha224 => &[
+                0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04, 0x05, 0x00,
+                0x04, 0x1c,
+            ],
+            HashAlg::Sha256 => &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
+                0x04, 0x20,
+            ],
+            HashAlg::Sha384 => &[
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00,
+                0x04, 0x30,
+            ],
+            HashAlg::Sha512 => &[
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00,
+                0x04, 0x40,
+            ],
+        }
+    }
+
+    /// Splits a `DigestInfo` for one of these hashes into the hash and the digest.
+    pub fn parse_digest_info(digest_info: &[u8]) -> Option<(HashAlg, &[u8])> {
+        HashAlg::ALL.iter().copied().find_map(|h| {
+            let digest = digest_info.strip_prefix(h.digest_info_prefix())?;
+            (digest.len() == h.output_len()).then_some((h, digest))
+        })
+    }
+}
+
+/// Runs `$e` with `$d` bound to the `sha1`/`sha2` type of `$alg`.
+macro_rules! with_digest {
+    ($alg:expr, $d:ident => $e:expr) => {
+        match $alg {
+            HashAlg::Sha1 => {
+                type $d = sha1::Sha1;
+                $e
+            }
+            HashAlg::Sha224 => {
+                type $d = sha2::Sha224;
+                $e
+            }
+            HashAlg::Sha256 => {
+                type $d = sha2::Sha256;
+                $e
+            }
+            HashAlg::Sha384 => {
+                type $d = sha2::Sha384;
+                $e
+            }
+            HashAlg::Sha512 => {
+                type $d = sha2::Sha512;
+                $e
+            }
+        }
+    };
+}
+
+/// What a key record stores: the primes `P`, `Q` (each half the modulus length, big-endian,
+/// as upstream stores `P ‖ Q`) and the public exponent, which upstream does not store (it forces
+/// 65537 on load) but we must, since any odd exponent ≥ 3 is kept (DESIGN §5).
+pub struct RsaPrimes {
+    /// First prime, big-endian.
+    pub p: Zeroizing<Vec<u8>>,
+    /// Second prime, big-endian.
+    pub q: Zeroizing<Vec<u8>>,
+    /// Public exponent.
+    pub e: u32,
+}
+
+/// An RSA private key (two primes, CRT values precomputed).
+#[derive(Clone)]
+pub struct RsaPrivateKey {
+    inner: PrivateKey,
+}
+
+impl core::fmt::Debug for RsaPrivateKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RsaPrivateKey")
+            .field("bits", &self.bits())
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_exponent(e: u32) -> Result<(), Error> {
+    // DESIGN §5: any odd exponent ≥ 3 from the request is kept (upstream forces 65537).
+    if e >= 3 && e % 2 == 1 {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput)
+    }
+}
+
+fn uint(bytes: &[u8]) -> BoxedUint {
+    BoxedUint::from_be_slice_vartime(bytes)
+}
+
+/// Big-endian bytes of `u`, left-padded or trimmed of leading zeros to exactly `len`.
+fn be(u: &BoxedUint, len: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let bytes = Zeroizing::new(u.to_be_bytes());
+    super::weierstrass::left_pad(&bytes, len).ok_or(Error::Internal)
+}
+
+impl RsaPrivateKey {
+    /// Generates a key of `bits` (a multiple of 256 from 1024 to 4096; upstream offers 1024,
+    /// 1536, 2048, 3072, 4096) with public exponent `e` (odd, ≥ 3), then runs a pair-wise
+    /// consistency check (sign and verify) before returning it.
+    pub fn generate<R: TryCryptoRng + ?Sized>(bits: usize, e: u32, rng: &mut R) -> Result<Self, Error> {
+        if !(MIN_BITS..=MAX_BITS).contains(&bits) || !bits.is_multiple_of(256) {
+            return Err(Error::InvalidInput);
+        }
+        check_exponent(e)?;
+        let inner = PrivateKey::new_with_exp(rng, bits, BoxedUint::from(u64::from(e))).map_err(|err| match err {
+            rsa::Error::Rng => Error::Rng,
+            _ => Error::Internal,
+        })?;
+        let key = RsaPrivateKey { inner };
+        if key.bits() != bits {
+            return Err(Error::ConsistencyCheck);
+        }
+        key.pairwise_check(rng)?;
+        Ok(key)
+    }
+
+    fn pairwise_check<R: TryCryptoRng + ?Sized>(&self, rng: &mut R) -> Result<(), Error> {
+        let hash = [0xa5u8; 32];
+        let sig = self
+            .sign_pkcs1v15(HashAlg::Sha256, &hash, rng)
+            .map_err(|_| Error::ConsistencyCheck)?;
+        let mut t = Vec::from(HashAlg::Sha256.digest_info_prefix());
+        t.extend_from_slice(&hash);
+        self.inner
+            .to_public_key()
+            .verify(Pkcs1v15Sign::new_unprefixed(), &t, &sig)
+            .map_err(|_| Error::ConsistencyCheck)
+    }
+
+    /// Loads a key from its primes (big-endian, any order) and public exponent. The modulus
+    /// must have 1024–4096 bits.
+    pub fn from_pqe(p: &[u8], q: &[u8], e: u32) -> Result<Self, Error> {
+        check_exponent(e)?;
+        let inner =
+            PrivateKey::from_p_q(uint(p), uint(q), BoxedUint::from(u64::from(e))).map_err(|_| Error::InvalidKey)?;
+        let key = RsaPrivateKey { inner };
+        if !(MIN_BITS..=MAX_BITS).contains(&key.bits()) {
+            return Err(Error::InvalidKey);
+        }
+        Ok(key)
+    }
+
+    /// The primes and exponent to store (see [`RsaPrimes`]).
+    pub fn to_pqe(&self) -> Result<RsaPrimes, Error> {
+        let half = self.size().div_ceil(2);
+        let [p, q] = self.inner.primes() else {
+            return Err(Error::Internal);
+        };
+        Ok(RsaPrimes {
+            p: be(p.as_ref(), half)?,
+            q: be(q.as_ref(), half)?,
+            e: self.public_exponent_u32()?,
+        })
+    }
+
+    /// Modulus length in bits.
+    pub fn bits(&self) -> usize {
+        self.inner.n().as_ref().bit_width_vartime() as usize
+    }
+
+    /// Modulus length in bytes (the length of signatures and raw results).
+    pub fn size(&self) -> usize {
+        self.bits().div_ceil(8)
+    }
+
+    /// The modulus `n`, big-endian, `size()` bytes.
+    pub fn modulus(&self) -> Vec<u8> {
+        be(self.inner.n().as_ref(), self.size())
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The public exponent, big-endian without leading zeros (the CV template's `82`).
+    pub fn public_exponent(&self) -> Vec<u8> {
+        let bytes = self.inner.e().to_be_bytes();
+        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+        bytes.get(start..).unwrap_or(&[]).to_vec()
+    }
+
+    fn public_exponent_u32(&self) -> Result<u32, Error> {
+        let e = self.public_exponent();
+        if e.len() > 4 {
+            return Err(Error::Internal);
+        }
+        Ok(e.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+    }
+
+    /// The raw private operation `input^d mod n`, blinded, result checked by re-encryption.
+    /// `input` is a big-endian integer (shorter inputs are left-padded, DESIGN §5); an input
+    /// longer than the modulus or not below it is an error. Output: `size()` bytes.
+    pub fn raw_private<R: TryCryptoRng + ?Sized>(
+        &self,
+        input: &[u8],
+        rng: &mut R,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let len = self.size();
+        let padded = super::weierstrass::left_pad(input, len).ok_or(Error::InvalidInput)?;
+        let precision = self.inner.n().as_ref().bits_precision();
+        let c = BoxedUint::from_be_slice(&padded, precision).map_err(|_| Error::InvalidInput)?;
+        if c >= *self.inner.n().as_ref() {
+            return Err(Error::InvalidInput);
+        }
+        let m = rsa::hazmat::rsa_decrypt_and_check(&self.inner, Some(rng), &c).map_err(|err| match err {
+            rsa::Error::Rng => Error::Rng,
+            _ => Error::Decryption,
+        })?;
+        be(&m, len)
+    }
+
+    /// PKCS#1 v1.5 signature of an already-encoded `DigestInfo` (or any `T` for EMSA-PKCS1-v1_5,
+    /// RFC 8017 §9.2 step 2 onwards). Used for P2 30, where the host sends the `DigestInfo`.
+    pub fn sign_pkcs1v15_digest_info<R: TryCryptoRng + ?Sized>(&self, t: &[u8], rng: &mut R) -> Result<Vec<u8>, Error> {
+        self.inner
+            .sign_with_rng(rng, Pkcs1v15Sign::new_unprefixed(), t)
+            .map_err(|_| Error::InvalidInput)
+    }
+
+    /// PKCS#1 v1.5 signature of a digest made with `alg` (`hash` must have its length).
+    pub fn sign_pkcs1v15<R: TryCryptoRng + ?Sized>(
+        &self,
+        alg: HashAlg,
+        hash: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, Error> {
+        if hash.len() != alg.output_len() {
+            return Err(Error::InvalidInput);
+        }
+        let mut t = Vec::from(alg.digest_info_prefix());
+        t.extend_from_slice(hash);
+        self.sign_pkcs1v15_digest_info(&t, rng)
+    }
+
+    /// RSASSA-PSS over a digest made with `alg`: MGF1 with the same hash, salt length = digest
+    /// length (mbedTLS's default, reference §3.14).
+    pub fn sign_pss<R: TryCryptoRng + ?Sized>(&self, alg: HashAlg, hash: &[u8], rng: &mut R) -> Result<Vec<u8>, Error> {
+        if hash.len() != alg.output_len() {
+            return Err(Error::InvalidInput);
+        }
+        with_digest!(alg, D => self.inner.sign_with_rng(rng, Pss::<D>::new(), hash)).map_err(|_| Error::InvalidInput)
+    }
+
+    /// RSAES-PKCS1-v1_5 decryption with implicit rejection (module docs): a wrong padding yields
+    /// a deterministic pseudo-random message, not an error. Ciphertexts of the wrong length or
+    /// not below the modulus are errors.
+    pub fn decrypt_pkcs1v15<R: TryCryptoRng + ?Sized>(
+        &self,
+        ciphertext: &[u8],
+        rng: &mut R,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        self.inner
+            .decrypt_blinded(rng, Pkcs1v15Encrypt, ciphertext)
+            .map(Zeroizing::new)
+            .map_err(|_| Error::Decryption)
+    }
+
+    /// RSAES-OAEP decryption with SHA-256, MGF1-SHA-256 and an empty label (P2 23).
+    pub fn decrypt_oaep_sha256<R: TryCryptoRng + ?Sized>(
+        &self,
+        ciphertext: &[u8],
+        rng: &mut R,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        self.inner
+            .decrypt_blinded(rng, Oaep::<sha2::Sha256>::new(), ciphertext)
+            .map(Zeroizing::new)
+            .map_err(|_| Error::Decryption)
+    }
+
+    /// The public key, for callers that verify or encrypt (tests, CV certificates).
+    pub fn public_key(&self) -> rsa::PublicKey {
+        self.inner.to_public_key()
+    }
+}
+
+#[cfg(test)]
+mod tests;

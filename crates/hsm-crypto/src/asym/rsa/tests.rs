@@ -1,0 +1,139 @@
+use alloc::vec;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use rsa::traits::PublicKeyParts;
+use rsa::{Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss};
+
+use super::*;
+
+fn rng(seed: u8) -> ChaCha20Rng {
+    ChaCha20Rng::from_seed([seed; 32])
+}
+
+#[test]
+fn generate_checks_parameters() {
+    let mut rng = rng(1);
+    for bits in [0usize, 512, 1000, 1032, 4352, 8192] {
+        assert_eq!(
+            RsaPrivateKey::generate(bits, 65537, &mut rng).err(),
+            Some(Error::InvalidInput),
+            "{bits}"
+        );
+    }
+    for e in [0u32, 1, 2, 65536] {
+        assert_eq!(
+            RsaPrivateKey::generate(1024, e, &mut rng).err(),
+            Some(Error::InvalidInput),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn keygen_storage_and_operations_1024() {
+    let mut rng = rng(2);
+    for e in [65537u32, 3, 17] {
+        let key = RsaPrivateKey::generate(1024, e, &mut rng).unwrap();
+        assert_eq!(key.bits(), 1024);
+        assert_eq!(key.modulus().len(), 128);
+        assert_eq!(
+            key.public_exponent(),
+            e.to_be_bytes()
+                .iter()
+                .copied()
+                .skip_while(|b| *b == 0)
+                .collect::<Vec<_>>()
+        );
+        let RsaPrimes { p, q, e: e2 } = key.to_pqe().unwrap();
+        assert_eq!((p.len(), q.len(), e2), (64, 64, e));
+        let again = RsaPrivateKey::from_pqe(&q, &p, e).unwrap();
+        assert_eq!(again.modulus(), key.modulus());
+        let public = key.public_key();
+
+        for alg in HashAlg::ALL {
+            let hash = vec![0x42u8; alg.output_len()];
+            let sig = again.sign_pkcs1v15(alg, &hash, &mut rng).unwrap();
+            let mut t = Vec::from(alg.digest_info_prefix());
+            t.extend_from_slice(&hash);
+            public.verify(Pkcs1v15Sign::new_unprefixed(), &t, &sig).unwrap();
+            assert_eq!(HashAlg::parse_digest_info(&t), Some((alg, &hash[..])));
+            // PKCS#1 v1.5 is deterministic: the raw operation on the encoded block gives the same.
+            let mut em = vec![0x00, 0x01];
+            em.resize(128 - t.len() - 1, 0xff);
+            em.push(0x00);
+            em.extend_from_slice(&t);
+            assert_eq!(&key.raw_private(&em, &mut rng).unwrap()[..], &sig[..]);
+            assert_eq!(
+                key.sign_pkcs1v15(alg, &hash[1..], &mut rng).err(),
+                Some(Error::InvalidInput)
+            );
+        }
+        // 1024-bit PSS with SHA-512 and a 64-byte salt does not fit (emLen 128 < 64+64+2).
+        for alg in [HashAlg::Sha1, HashAlg::Sha224, HashAlg::Sha256, HashAlg::Sha384] {
+            let hash = vec![0x17u8; alg.output_len()];
+            let sig = key.sign_pss(alg, &hash, &mut rng).unwrap();
+            with_digest!(alg, D => public.verify(Pss::<D>::new(), &hash, &sig)).unwrap();
+        }
+
+        let ct = public.encrypt(&mut rng, Pkcs1v15Encrypt, b"secret").unwrap();
+        assert_eq!(&key.decrypt_pkcs1v15(&ct, &mut rng).unwrap()[..], b"secret");
+        let ct = public
+            .encrypt(&mut rng, Oaep::<sha2::Sha256>::new(), b"oaep secret")
+            .unwrap();
+        assert_eq!(&key.decrypt_oaep_sha256(&ct, &mut rng).unwrap()[..], b"oaep secret");
+        assert!(key.decrypt_oaep_sha256(&ct[1..], &mut rng).is_err());
+    }
+}
+
+#[test]
+fn raw_private_input_rules() {
+    let mut rng = rng(3);
+    let key = RsaPrivateKey::generate(1024, 65537, &mut rng).unwrap();
+    let n = key.modulus();
+    assert_eq!(key.raw_private(&n, &mut rng).err(), Some(Error::InvalidInput));
+    assert_eq!(key.raw_private(&[0xff; 128], &mut rng).err(), Some(Error::InvalidInput));
+    assert_eq!(key.raw_private(&[1; 129], &mut rng).err(), Some(Error::InvalidInput));
+    // A short input is a big-endian integer: 2^d then ^e gives back 2.
+    let m = key.raw_private(&[2], &mut rng).unwrap();
+    assert_eq!(m.len(), 128);
+    let public = key.public_key();
+    let back = rsa::hazmat::rsa_encrypt(
+        &public,
+        &BoxedUint::from_be_slice(&m, public.n_bits_precision()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(back, BoxedUint::from_be_slice(&[2], public.n_bits_precision()).unwrap());
+    // Leading zeros longer than the modulus are still the same integer.
+    let mut long = vec![0u8; 200];
+    long[199] = 2;
+    assert_eq!(key.raw_private(&long, &mut rng).unwrap(), m);
+    assert!(RsaPrivateKey::from_pqe(&[7], &[11], 3).is_err());
+}
+
+#[test]
+fn sizes_2048_and_3072() {
+    let mut rng = rng(4);
+    for bits in [2048usize, 3072] {
+        let key = RsaPrivateKey::generate(bits, 65537, &mut rng).unwrap();
+        assert_eq!(key.size() * 8, bits);
+        let hash = [9u8; 64];
+        let sig = key.sign_pss(HashAlg::Sha512, &hash, &mut rng).unwrap();
+        key.public_key()
+            .verify(Pss::<sha2::Sha512>::new(), &hash, &sig)
+            .unwrap();
+    }
+}
+
+#[test]
+#[ignore = "RSA-4096 key generation takes tens of seconds in debug builds"]
+fn keygen_4096() {
+    let mut rng = rng(5);
+    let key = RsaPrivateKey::generate(4096, 65537, &mut rng).unwrap();
+    assert_eq!(key.modulus().len(), 512);
+    let s = key.to_pqe().unwrap();
+    assert_eq!(
+        RsaPrivateKey::from_pqe(&s.p, &s.q, s.e).unwrap().modulus(),
+        key.modulus()
+    );
+}
