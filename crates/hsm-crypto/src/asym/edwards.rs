@@ -109,6 +109,9 @@ pub(super) fn validate_public(curve: Curve, public: &[u8]) -> Result<(), Error> 
 }
 
 fn ed448_verifying_key(public: &[u8]) -> Result<ed448_goldilocks::VerifyingKey, Error> {
+    if public.get(56).is_none_or(|b| b & 0x7f != 0) {
+        return Err(Error::InvalidPoint);
+    }
     let bytes = array::<57>(public, Error::InvalidPoint)?;
     ed448_goldilocks::VerifyingKey::from_bytes(&bytes).map_err(|_| Error::InvalidPoint)
 }
@@ -137,6 +140,11 @@ pub(super) fn verify(curve: Curve, public: &[u8], msg: &[u8], sig: &[u8]) -> Res
             vk.verify(msg, &sig).map_err(|_| Error::InvalidSignature)
         }
         Curve::Ed448 => {
+            // RFC 8032 §5.2.2: bits 448–454 of an encoded point are zero. `ed448-goldilocks`
+            // ignores them in R (Wycheproof ed448 tc 63–65), so check R here.
+            if sig.get(56).is_none_or(|b| b & 0x7f != 0) {
+                return Err(Error::InvalidSignature);
+            }
             let vk = ed448_verifying_key(public)?;
             let sig = ed448_goldilocks::Signature::from_slice(sig).map_err(|_| Error::InvalidSignature)?;
             vk.verify_raw(&sig, msg).map_err(|_| Error::InvalidSignature)

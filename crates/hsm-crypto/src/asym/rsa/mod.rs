@@ -27,7 +27,7 @@ use alloc::vec::Vec;
 
 use rand_core::TryCryptoRng;
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
-use rsa::{BoxedUint, Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, PrivateKey, Pss};
+use rsa::{BoxedUint, Pkcs1v15Encrypt, Pkcs1v15Sign, PrivateKey, Pss};
 use zeroize::Zeroizing;
 
 use super::Error;
@@ -346,20 +346,74 @@ impl RsaPrivateKey {
     }
 
     /// RSAES-OAEP decryption with SHA-256, MGF1-SHA-256 and an empty label (P2 23).
+    ///
+    /// The unpadding is ours (RFC 8017 §7.1.2 step 3, constant time over the encoded message):
+    /// `rsa` 0.10 deliberately ignores the leading octet `Y`, which RFC 8017 and Wycheproof
+    /// require to be zero. Every padding failure gives the same error.
     pub fn decrypt_oaep_sha256<R: TryCryptoRng + ?Sized>(
         &self,
         ciphertext: &[u8],
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
-        self.inner
-            .decrypt_blinded(rng, Oaep::<sha2::Sha256>::new(), ciphertext)
-            .map(Zeroizing::new)
-            .map_err(|_| Error::Decryption)
+        if ciphertext.len() != self.size() {
+            return Err(Error::Decryption);
+        }
+        let em = self.raw_private(ciphertext, rng).map_err(|_| Error::Decryption)?;
+        oaep_sha256_unpad(&em)
     }
 
     /// The public key, for callers that verify or encrypt (tests, CV certificates).
     pub fn public_key(&self) -> rsa::PublicKey {
         self.inner.to_public_key()
+    }
+}
+
+/// MGF1 with SHA-256 (RFC 8017 §B.2.1), XORed into `out`.
+fn mgf1_sha256_xor(seed: &[u8], out: &mut [u8]) {
+    use sha2::Digest;
+    for (counter, chunk) in out.chunks_mut(32).enumerate() {
+        let mut h = sha2::Sha256::new();
+        h.update(seed);
+        h.update((counter as u32).to_be_bytes());
+        let mask = h.finalize();
+        chunk.iter_mut().zip(mask.iter()).for_each(|(b, m)| *b ^= m);
+    }
+}
+
+/// EME-OAEP decoding with SHA-256 and an empty label, constant time in the contents of `em`.
+fn oaep_sha256_unpad(em: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    use subtle::{ConditionallySelectable, ConstantTimeEq};
+    const H: usize = 32;
+    const EMPTY_LABEL_HASH: [u8; 32] = [
+        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae,
+        0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+    ];
+    if em.len() < 2 * H + 2 {
+        return Err(Error::Decryption);
+    }
+    let mut em = Zeroizing::new(em.to_vec());
+    let (y, rest) = em.split_at_mut(1);
+    let (seed, db) = rest.split_at_mut(H);
+    mgf1_sha256_xor(db, seed);
+    mgf1_sha256_xor(seed, db);
+    let (lhash, ps_m) = db.split_at(H);
+    let mut good = y[0].ct_eq(&0) & lhash.ct_eq(&EMPTY_LABEL_HASH);
+    // PS (zeros) then 0x01 then M: find the 0x01 without branching on the data.
+    let mut looking = subtle::Choice::from(1);
+    let mut index = 0u32;
+    for (i, b) in ps_m.iter().enumerate() {
+        let is_one = b.ct_eq(&1);
+        let is_zero = b.ct_eq(&0);
+        index.conditional_assign(&(i as u32), looking & is_one);
+        good &= !(looking & !is_zero & !is_one);
+        looking &= !is_one;
+    }
+    good &= !looking;
+    if bool::from(good) {
+        let start = index as usize + 1;
+        Ok(Zeroizing::new(ps_m.get(start..).unwrap_or(&[]).to_vec()))
+    } else {
+        Err(Error::Decryption)
     }
 }
 

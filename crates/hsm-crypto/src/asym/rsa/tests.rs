@@ -4,6 +4,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rsa::traits::PublicKeyParts;
 use rsa::{Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss};
+use sha2::Digest;
 
 use super::*;
 
@@ -83,6 +84,8 @@ fn keygen_storage_and_operations_1024() {
             .unwrap();
         assert_eq!(&key.decrypt_oaep_sha256(&ct, &mut rng).unwrap()[..], b"oaep secret");
         assert!(key.decrypt_oaep_sha256(&ct[1..], &mut rng).is_err());
+        let ct = public.encrypt(&mut rng, Oaep::<sha2::Sha256>::new(), b"").unwrap();
+        assert_eq!(key.decrypt_oaep_sha256(&ct, &mut rng).unwrap().len(), 0);
     }
 }
 
@@ -135,5 +138,13 @@ fn keygen_4096() {
     assert_eq!(
         RsaPrivateKey::from_pqe(&s.p, &s.q, s.e).unwrap().modulus(),
         key.modulus()
+    );
+}
+
+#[test]
+fn oaep_empty_label_hash_constant() {
+    assert_eq!(
+        sha2::Sha256::digest(b"")[..],
+        hex::decode("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").unwrap()[..]
     );
 }
