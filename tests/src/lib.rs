@@ -30,6 +30,8 @@ pub const USER_PIN: &str = "648219";
 /// First vpcd port; card `i` uses `BASE_PORT + i`, shown as reader `Virtual PCD 00 0i`.
 pub const BASE_PORT: u16 = 35963;
 
+/// What the card logs when vpcd sends its first request on a connection.
+const USING: &str = "pcscd is using the card";
 const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -179,7 +181,8 @@ impl Env {
         .expect("opensc.conf");
 
         // Runs inside the new namespaces. The loop at the end is a watchdog: when the test process is gone
-        // (even killed), it takes pcscd and the cards (same process group) down with it.
+        // (even killed), it takes pcscd and the cards (same process group) down with it. When pcscd exits
+        // and the file `restart-pcscd` exists, it starts pcscd again (Env::restart_pcscd).
         let script = r#"
             set -e
             if [ -d /run/pcscd ] || mkdir -p /run/pcscd 2>/dev/null; then
@@ -192,9 +195,16 @@ impl Env {
                 if [ -d "$bundle" ]; then mount -t tmpfs tmpfs "$bundle"; fi
             done
             ip link set lo up
-            pcscd -f -c "$1" >"$2" 2>&1 &
-            pcscd=$!
-            while kill -0 "$3" 2>/dev/null && kill -0 "$pcscd" 2>/dev/null; do sleep 0.5; done
+            set +e
+            while :; do
+                pcscd -f -c "$1" >>"$2" 2>&1 &
+                pcscd=$!
+                echo "$pcscd" >"$4.tmp" && mv "$4.tmp" "$4"
+                while kill -0 "$3" 2>/dev/null && kill -0 "$pcscd" 2>/dev/null; do sleep 0.2; done
+                kill -0 "$3" 2>/dev/null && [ -e "$5" ] || break
+                wait "$pcscd"
+                rm -f "$5"
+            done
             kill -KILL 0
         "#;
         let pcscd_log = dir.path().join("pcscd.log");
@@ -207,6 +217,8 @@ impl Env {
             .arg(&conf_dir)
             .arg(&pcscd_log)
             .arg(std::process::id().to_string())
+            .arg(dir.path().join("pcscd.pid"))
+            .arg(dir.path().join("restart-pcscd"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(dir.path().join("namespace.log")).expect("namespace.log"))
@@ -270,7 +282,7 @@ impl Env {
         };
         self.wait_for(&format!("pcscd to take card {index}"), || {
             self.card_exited(index);
-            fs::read_to_string(&log).is_ok_and(|text| text.contains("pcscd is using the card"))
+            fs::read_to_string(&log).is_ok_and(|text| text.contains(USING))
         });
         self.wait_for(
             &format!("card {index} to answer in reader {}", Self::reader_name(index)),
@@ -337,6 +349,32 @@ impl Env {
     pub fn restart_card(&self, index: usize) {
         self.kill_card(index);
         self.start_card(index);
+    }
+
+    /// Stops pcscd (SIGTERM) and starts it again in the same namespaces, as a package upgrade or
+    /// `systemctl restart pcscd` would; then waits until every running card is back in its reader.
+    pub fn restart_pcscd(&self) {
+        let pid_file = self.dir.path().join("pcscd.pid");
+        let old = fs::read_to_string(&pid_file).expect("pcscd.pid").trim().to_string();
+        let cards = self.lock_cards().len();
+        let seen: Vec<usize> = (0..cards).map(|i| self.card_log(i).matches(USING).count()).collect();
+        fs::write(self.dir.path().join("restart-pcscd"), b"").expect("restart-pcscd");
+        let sent = Command::new("kill").args(["-TERM", &old]).status().expect("kill");
+        assert!(sent.success(), "kill -TERM {old} (pcscd) failed");
+        self.wait_for("pcscd to restart", || {
+            fs::read_to_string(&pid_file).is_ok_and(|pid| pid.trim() != old)
+                && self.run("test", &["-S", "/run/pcscd/pcscd.comm"]).success()
+        });
+        for (index, before) in seen.into_iter().enumerate() {
+            self.wait_for(&format!("card {index} to reconnect to the new pcscd"), || {
+                self.card_exited(index);
+                self.card_log(index).matches(USING).count() > before
+            });
+            self.wait_for(&format!("card {index} to answer after the pcscd restart"), || {
+                self.run("opensc-tool", &["--reader", &index.to_string(), "--atr"])
+                    .success()
+            });
+        }
     }
 
     /// The log of the current (or last) run of card `index`.

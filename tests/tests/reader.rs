@@ -47,3 +47,19 @@ fn sigterm_stops_the_card_cleanly() {
     );
     assert!(log.contains("stopped; flash synced"), "no clean-stop message:\n{log}");
 }
+
+#[test]
+fn card_comes_back_when_pcscd_restarts() {
+    let Some(env) = Env::start() else { return };
+    env.initialize();
+    env.restart_pcscd();
+    env.opensc_tool(&["-n"]).ok().expect("SmartCard-HSM");
+    env.pkcs15_tool(&["-D"]).ok().expect("UserPIN");
+    // One line for the outage, not one per retry.
+    let log = env.card_log(0);
+    assert!(
+        log.matches("not reachable yet").count() <= 1,
+        "reconnect attempts spam the log:\n{log}"
+    );
+    assert!(log.contains("reconnecting"), "no reconnect logged:\n{log}");
+}

@@ -86,8 +86,14 @@ pub fn ensure_packages(packages: &[&str], install: bool) -> Result<Vec<String>, 
         return Ok(Vec::new());
     }
     println!("xtask: missing Debian packages: {}", missing.join(" "));
+    let install_command = format!("sudo apt-get update && sudo apt-get install -y {}", missing.join(" "));
     if !install {
-        return Err(format!("install them: sudo apt-get install -y {}", missing.join(" ")));
+        return Err(format!("install them:\n    {install_command}"));
+    }
+    if !is_root() && !passwordless_sudo() {
+        return Err(format!(
+            "installing needs root. Run this, then run this command again:\n    {install_command}"
+        ));
     }
     run_as_root("apt-get", &["update"])?;
     let mut args = vec!["install", "-y", "--no-install-recommends"];
