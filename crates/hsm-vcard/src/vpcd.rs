@@ -78,22 +78,8 @@ pub fn serve(card: &mut impl VirtualCard, options: &Options, stop: &Arc<AtomicBo
         if stop.load(Ordering::SeqCst) {
             return Ok(Stopped::Requested);
         }
-        match connect(&options.address) {
-            Ok(stream) => {
-                log::info!("connected to vpcd at {}", options.address);
-                waiting_logged = false;
-                backoff = Duration::from_millis(20);
-                // A new connection is a new reader session: the card starts from power-on state.
-                card.reset();
-                match Session::new(stream, options.poll_interval)?.run(card, stop) {
-                    Ok(SessionEnd::Stopped) => return Ok(Stopped::Requested),
-                    Ok(SessionEnd::Closed) => {
-                        log::warn!("vpcd closed the connection (pcscd stopped or restarted); reconnecting")
-                    }
-                    Err(e) => log::warn!("connection to vpcd lost: {e}; reconnecting"),
-                }
-                card.reset();
-            }
+        let stream = match connect(&options.address) {
+            Ok(stream) => stream,
             Err(e) if e.kind() == ErrorKind::InvalidInput => return Err(e),
             Err(e) => {
                 if !waiting_logged {
@@ -107,7 +93,37 @@ pub fn serve(card: &mut impl VirtualCard, options: &Options, stop: &Arc<AtomicBo
                 }
                 sleep_unless_stopped(backoff, stop);
                 backoff = (backoff * 2).min(options.max_backoff);
+                continue;
             }
+        };
+        log::debug!("connected to vpcd at {}", options.address);
+        // A new connection is a new reader session: the card starts from power-on state.
+        card.reset();
+        let mut session = Session::new(stream);
+        let end = session.run(card, options.poll_interval, stop);
+        if let Ok(SessionEnd::Stopped) = end {
+            return Ok(Stopped::Requested);
+        }
+        card.reset();
+        if session.frames == 0 {
+            // Accepted by the kernel but dropped before any request: a pcscd on its way down, or something
+            // else on the port. Back off like an unreachable vpcd, and log it once.
+            if !waiting_logged {
+                log::info!(
+                    "waiting for pcscd: vpcd at {} dropped the connection before any request",
+                    options.address
+                );
+                waiting_logged = true;
+            }
+            sleep_unless_stopped(backoff, stop);
+            backoff = (backoff * 2).min(options.max_backoff);
+            continue;
+        }
+        waiting_logged = false;
+        backoff = Duration::from_millis(20);
+        match end {
+            Err(e) => log::warn!("connection to vpcd lost: {e}; reconnecting"),
+            Ok(_) => log::warn!("vpcd closed the connection (pcscd stopped or restarted); reconnecting"),
         }
     }
 }
@@ -146,7 +162,7 @@ enum SessionEnd {
     Closed,
 }
 
-enum Read2 {
+enum ReadOutcome {
     Done,
     Closed,
     Stopped,
@@ -156,27 +172,34 @@ struct Session {
     stream: TcpStream,
     frame: Vec<u8>,
     reply: Vec<u8>,
+    /// Frames received on this connection.
+    frames: u64,
 }
 
 impl Session {
-    fn new(stream: TcpStream, poll_interval: Duration) -> io::Result<Self> {
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(poll_interval))?;
-        Ok(Self {
+    fn new(stream: TcpStream) -> Self {
+        Self {
             stream,
             frame: Vec::with_capacity(4096),
             reply: Vec::with_capacity(4096),
-        })
+            frames: 0,
+        }
     }
 
-    fn run(&mut self, card: &mut impl VirtualCard, stop: &AtomicBool) -> io::Result<SessionEnd> {
-        let mut first = true;
+    fn run(
+        &mut self,
+        card: &mut impl VirtualCard,
+        poll_interval: Duration,
+        stop: &AtomicBool,
+    ) -> io::Result<SessionEnd> {
+        self.stream.set_nodelay(true)?;
+        self.stream.set_read_timeout(Some(poll_interval))?;
         loop {
             let mut header = [0u8; 2];
             match self.read_full(&mut header, true, stop)? {
-                Read2::Done => {}
-                Read2::Closed => return Ok(SessionEnd::Closed),
-                Read2::Stopped => return Ok(SessionEnd::Stopped),
+                ReadOutcome::Done => {}
+                ReadOutcome::Closed => return Ok(SessionEnd::Closed),
+                ReadOutcome::Stopped => return Ok(SessionEnd::Stopped),
             }
             let len = usize::from(u16::from_be_bytes(header));
             let mut body = std::mem::take(&mut self.frame);
@@ -184,16 +207,19 @@ impl Session {
             let read = self.read_full(&mut body, false, stop);
             self.frame = body;
             match read? {
-                Read2::Done => {}
-                Read2::Closed => return Ok(SessionEnd::Closed),
-                Read2::Stopped => return Ok(SessionEnd::Stopped),
+                ReadOutcome::Done => {}
+                ReadOutcome::Closed => return Ok(SessionEnd::Closed),
+                ReadOutcome::Stopped => return Ok(SessionEnd::Stopped),
             }
-            if first {
+            if self.frames == 0 {
                 // The TCP connect succeeds as soon as vpcd listens; only its first request shows that pcscd
                 // has taken the card (after a restart it may take a presence poll, ~0.4 s).
-                log::info!("pcscd is using the card");
-                first = false;
+                log::info!(
+                    "pcscd is using the card (vpcd at {})",
+                    self.stream.peer_addr().map_or_else(|_| "?".into(), |a| a.to_string())
+                );
             }
+            self.frames += 1;
             self.handle_frame(card)?;
         }
     }
@@ -224,23 +250,23 @@ impl Session {
 
     /// Fills `buf`. Checks `stop` while waiting for the first byte of a frame (`at_boundary`); in the
     /// middle of a frame it keeps waiting (for at most a few poll intervals once stop was raised).
-    fn read_full(&mut self, buf: &mut [u8], at_boundary: bool, stop: &AtomicBool) -> io::Result<Read2> {
+    fn read_full(&mut self, buf: &mut [u8], at_boundary: bool, stop: &AtomicBool) -> io::Result<ReadOutcome> {
         let mut filled = 0;
         let mut idle_polls_after_stop = 0;
         while filled < buf.len() {
             arm_quickack(&self.stream);
             let Some(rest) = buf.get_mut(filled..) else { break };
             match self.stream.read(rest) {
-                Ok(0) => return Ok(Read2::Closed),
+                Ok(0) => return Ok(ReadOutcome::Closed),
                 Ok(n) => filled += n,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     if stop.load(Ordering::SeqCst) {
                         if at_boundary && filled == 0 {
-                            return Ok(Read2::Stopped);
+                            return Ok(ReadOutcome::Stopped);
                         }
                         idle_polls_after_stop += 1;
                         if idle_polls_after_stop > 10 {
-                            return Ok(Read2::Stopped);
+                            return Ok(ReadOutcome::Stopped);
                         }
                     }
                 }
@@ -248,7 +274,7 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Read2::Done)
+        Ok(ReadOutcome::Done)
     }
 }
 
