@@ -711,3 +711,11 @@ macro_rules! apdu_bench_binary {
         env!("CARGO_BIN_EXE_apdu-bench")
     };
 }
+
+/// The `apdu-script` helper of this package (for tests of this package).
+#[macro_export]
+macro_rules! apdu_script_binary {
+    () => {
+        env!("CARGO_BIN_EXE_apdu-script")
+    };
+}

@@ -222,3 +222,23 @@ fn transport_pin_blocks_verify_until_changed() {
     sw(&mut c, SELECT_AID);
     assert_eq!(sw(&mut c, "00200081 06 313131313131"), 0x9000);
 }
+
+#[test]
+fn chunked_update_of_current_ef_like_opensc() {
+    let mut c = initialized(11);
+    sw(&mut c, "00200081 06 363438323139");
+    assert_eq!(sw(&mut c, "00D7CF00 06 5402 0000 5300"), 0x9000);
+    let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
+    for (i, chunk) in data.chunks(254).enumerate() {
+        let off = (i * 254) as u16;
+        let mut body = vec![0x54, 0x02];
+        body.extend_from_slice(&off.to_be_bytes());
+        body.extend_from_slice(&[0x53, 0x81, chunk.len() as u8]);
+        body.extend_from_slice(chunk);
+        let apdu = format!("00D70000 00{:04X}{}", body.len(), hex::encode(&body));
+        assert_eq!(sw(&mut c, &apdu), 0x9000, "chunk {i}");
+    }
+    let (fci, s) = tx(&mut c, "00A40000 02 CF00 00");
+    assert_eq!(s, 0x9000);
+    assert_eq!(&fci[2..6], &[0x81, 0x02, 0x17, 0x70], "size 6000 in the FCI");
+}
