@@ -46,8 +46,8 @@ enum Task {
         /// Only check the packages, never install them
         #[arg(long)]
         no_install: bool,
-        /// Seconds of fuzzing in the smoke run
-        #[arg(long, default_value_t = 30)]
+        /// Seconds of fuzzing in the smoke run, shared by the targets (half for apdu_sequence)
+        #[arg(long, default_value_t = 60)]
         fuzz_seconds: u32,
     },
     /// APDU round trip medians: the card in-process and through pcscd + vpcd
@@ -221,7 +221,9 @@ fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
         );
     }
     if workspace_root().join("fuzz/Cargo.toml").exists() {
-        steps.step("fuzz smoke (apdu_sequence)", |root| fuzz_smoke(root, fuzz_seconds));
+        steps.step("fuzz smoke (regressions, then every target)", |root| {
+            fuzz_smoke(root, fuzz_seconds)
+        });
     } else {
         println!("xtask: no fuzz/Cargo.toml, fuzz smoke skipped");
     }
@@ -236,13 +238,49 @@ fn fuzz_smoke(root: &std::path::Path, seconds: u32) -> Result<(), String> {
     if !have {
         steps::run_cargo(root, &["install", "cargo-fuzz", "--locked"], &[])?;
     }
+    let fuzz = root.join("fuzz");
     // cargo-fuzz passes nightly-only flags (sanitizers); RUSTC_BOOTSTRAP lets the stable toolchain take them.
-    let max_time = format!("-max_total_time={seconds}");
-    steps::run_cargo(
-        &root.join("fuzz"),
-        &["fuzz", "run", "apdu_sequence", "--", &max_time],
-        &[("RUSTC_BOOTSTRAP", "1")],
-    )
+    let env = [("RUSTC_BOOTSTRAP", "1")];
+    // First every committed regression input once, then a timed run per target. libFuzzer writes new
+    // inputs into the first corpus directory (ignored by git), reads the committed seeds from the second.
+    for (target, share) in [("apdu_sequence", 2), ("store_image", 1), ("apdu_parse", 1)] {
+        let regressions = fuzz.join("regressions").join(target);
+        let mut inputs: Vec<String> = std::fs::read_dir(&regressions)
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file() && p.extension().is_none())
+                    .map(|p| p.display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !inputs.is_empty() {
+            inputs.sort();
+            let mut args = vec!["fuzz".to_string(), "run".into(), target.into()];
+            args.extend(inputs);
+            args.extend(["--".into(), "-runs=1".into()]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            steps::run_cargo(&fuzz, &args, &env)?;
+        }
+        let max_time = format!("-max_total_time={}", (seconds * share / 4).max(5));
+        let corpus = format!("corpus/{target}");
+        let seeds = format!("seeds/{target}");
+        let mut args = vec![
+            "fuzz",
+            "run",
+            target,
+            corpus.as_str(),
+            seeds.as_str(),
+            "--",
+            max_time.as_str(),
+            "-timeout=10",
+        ];
+        if target != "store_image" {
+            args.push("-dict=dict/apdu.dict");
+        }
+        steps::run_cargo(&fuzz, &args, &env)?;
+    }
+    Ok(())
 }
 
 fn bench(count: u32) -> Result<(), String> {
