@@ -522,6 +522,62 @@ impl Env {
         file.write_all(content).expect("write file");
         path
     }
+
+    /// Writes a PKCS#11 data object (logged in with the user PIN); `private` makes it readable only
+    /// after login.
+    pub fn write_data_object(&self, label: &str, content: &[u8], private: bool) -> Output {
+        let input = self.write_file(&format!("{label}.in"), content);
+        let input = input.to_string_lossy();
+        let mut args = vec![
+            "--login",
+            "--pin",
+            USER_PIN,
+            "--write-object",
+            &input,
+            "--type",
+            "data",
+            "--label",
+            label,
+        ];
+        if private {
+            args.push("--private");
+        }
+        self.pkcs11_tool(&args)
+    }
+
+    /// Reads a data object back, after logging in with `pin` if given: the tool's output and, if it
+    /// succeeded, the bytes.
+    pub fn read_data_object(&self, label: &str, pin: Option<&str>) -> (Output, Option<Vec<u8>>) {
+        let output = self.dir().join(format!("{label}.out"));
+        let _ = std::fs::remove_file(&output);
+        let path = output.to_string_lossy();
+        let mut args = vec!["--read-object", "--type", "data", "--label", label, "-o", &path];
+        if let Some(pin) = pin {
+            args.splice(0..0, ["--login", "--pin", pin]);
+        }
+        let out = self.pkcs11_tool(&args);
+        let data = if out.success() {
+            std::fs::read(&output).ok()
+        } else {
+            None
+        };
+        (out, data)
+    }
+
+    /// `pkcs11-tool --login --login-type so --so-pin SO --init-pin --new-pin NEW`: unblocks or resets
+    /// the user PIN with the SO-PIN.
+    pub fn so_init_pin(&self, so_pin: &str, new_pin: &str) -> Output {
+        self.pkcs11_tool(&[
+            "--login",
+            "--login-type",
+            "so",
+            "--so-pin",
+            so_pin,
+            "--init-pin",
+            "--new-pin",
+            new_pin,
+        ])
+    }
 }
 
 impl Drop for Env {

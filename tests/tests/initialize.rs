@@ -60,20 +60,8 @@ fn token_serial_is_stable_across_restarts() {
 fn reinitialize_with_a_wrong_so_pin_is_refused_and_objects_survive() {
     let Some(env) = Env::start() else { return };
     env.initialize();
-    let data = env.write_file("keep.bin", b"must survive a refused re-initialization");
-    let data = data.to_str().unwrap();
-    env.pkcs11_tool(&[
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--write-object",
-        data,
-        "--type",
-        "data",
-        "--label",
-        "keep",
-    ])
-    .ok();
+    env.write_data_object("keep", b"must survive a refused re-initialization", false)
+        .ok();
 
     let out = env.sc_hsm_tool(&["--initialize", "--so-pin", "0102030405060708", "--pin", "111111"]);
     assert!(
@@ -82,25 +70,9 @@ fn reinitialize_with_a_wrong_so_pin_is_refused_and_objects_survive() {
     );
 
     // The old PINs still work and the object is still there.
-    let read = env.dir().join("keep.out");
-    let read_path = read.to_str().unwrap();
-    env.pkcs11_tool(&[
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--read-object",
-        "--type",
-        "data",
-        "--label",
-        "keep",
-        "-o",
-        read_path,
-    ])
-    .ok();
-    assert_eq!(
-        std::fs::read(&read).unwrap(),
-        b"must survive a refused re-initialization"
-    );
+    let (out, data) = env.read_data_object("keep", Some(USER_PIN));
+    out.ok();
+    assert_eq!(data.as_deref(), Some(&b"must survive a refused re-initialization"[..]));
     env.pkcs15_tool(&["-D"]).ok().expect("UserPIN");
 }
 
@@ -108,20 +80,8 @@ fn reinitialize_with_a_wrong_so_pin_is_refused_and_objects_survive() {
 fn reinitialize_with_the_right_so_pin_starts_over() {
     let Some(env) = Env::start() else { return };
     env.initialize();
-    let data = env.write_file("gone.bin", b"deleted by re-initialization");
-    let data = data.to_str().unwrap();
-    env.pkcs11_tool(&[
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--write-object",
-        data,
-        "--type",
-        "data",
-        "--label",
-        "gone",
-    ])
-    .ok();
+    env.write_data_object("gone", b"deleted by re-initialization", false)
+        .ok();
 
     let out = env.sc_hsm_tool(&["--initialize", "--so-pin", SO_PIN, "--pin", "222222"]);
     assert!(

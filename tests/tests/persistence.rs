@@ -7,40 +7,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hsm_e2e::{Env, USER_PIN, assert_same_bytes};
 
-fn write_object(env: &Env, label: &str, content: &[u8]) -> hsm_e2e::Output {
-    let input = env.write_file(&format!("{label}.in"), content);
-    env.pkcs11_tool(&[
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--write-object",
-        input.to_str().unwrap(),
-        "--type",
-        "data",
-        "--label",
-        label,
-    ])
-}
-
-fn read_object(env: &Env, label: &str) -> (hsm_e2e::Output, Option<Vec<u8>>) {
-    let output = env.dir().join(format!("{label}.out"));
-    let _ = fs::remove_file(&output);
-    let out = env.pkcs11_tool(&[
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--read-object",
-        "--type",
-        "data",
-        "--label",
-        label,
-        "-o",
-        output.to_str().unwrap(),
-    ]);
-    let data = if out.success() { fs::read(&output).ok() } else { None };
-    (out, data)
-}
-
 fn content_for(n: usize) -> Vec<u8> {
     (0..100 + n * 37).map(|i| (i * 31 + n) as u8).collect()
 }
@@ -49,21 +15,23 @@ fn content_for(n: usize) -> Vec<u8> {
 fn state_survives_clean_and_hard_restarts() {
     let Some(env) = Env::start() else { return };
     env.initialize();
-    write_object(&env, "before-restart", b"written before a clean stop").ok();
+    env.write_data_object("before-restart", b"written before a clean stop", false)
+        .ok();
 
     let (status, log) = env.stop_card(0);
     assert!(status.success(), "SIGTERM stop failed: {status}\n{log}");
     env.start_card(0);
-    let (out, data) = read_object(&env, "before-restart");
+    let (out, data) = env.read_data_object("before-restart", Some(USER_PIN));
     assert_eq!(data.as_deref(), Some(&b"written before a clean stop"[..]), "{out}");
 
-    write_object(&env, "before-kill", b"written before SIGKILL").ok();
+    env.write_data_object("before-kill", b"written before SIGKILL", false)
+        .ok();
     env.restart_card(0);
     for (label, expected) in [
         ("before-restart", &b"written before a clean stop"[..]),
         ("before-kill", b"written before SIGKILL"),
     ] {
-        let (out, data) = read_object(&env, label);
+        let (out, data) = env.read_data_object(label, Some(USER_PIN));
         assert_eq!(data.as_deref(), Some(expected), "{label}: {out}");
     }
     env.pkcs15_tool(&["-D"]).ok().expect("UserPIN");
@@ -119,7 +87,7 @@ fn sigkill_during_writes_loses_nothing_reported_written() {
             let content = content_for(attempts);
             attempts += 1;
             // Only what pkcs11-tool reported as written must survive; failed writes may or may not.
-            if write_object(&env, &label, &content).success() {
+            if env.write_data_object(&label, &content, false).success() {
                 written.insert(label, content);
             }
         }
@@ -136,7 +104,7 @@ fn sigkill_during_writes_loses_nothing_reported_written() {
         env.diagnostics()
     );
     for (label, expected) in &written {
-        let (out, data) = read_object(&env, label);
+        let (out, data) = env.read_data_object(label, Some(USER_PIN));
         match data {
             Some(data) => assert_same_bytes(&format!("object {label} reported written"), &data, expected),
             None => panic!(
@@ -146,6 +114,9 @@ fn sigkill_during_writes_loses_nothing_reported_written() {
         }
     }
     // And the card still works normally.
-    write_object(&env, "after", b"after the storm").ok();
-    assert_eq!(read_object(&env, "after").1.as_deref(), Some(&b"after the storm"[..]));
+    env.write_data_object("after", b"after the storm", false).ok();
+    assert_eq!(
+        env.read_data_object("after", Some(USER_PIN)).1.as_deref(),
+        Some(&b"after the storm"[..])
+    );
 }

@@ -24,18 +24,9 @@ fn three_wrong_pins_lock_and_the_so_pin_unblocks() {
     // Blocked now: even the right PIN is refused.
     login(&env, USER_PIN).failed().expect("CKR_PIN_LOCKED");
 
-    env.pkcs11_tool(&[
-        "--login",
-        "--login-type",
-        "so",
-        "--so-pin",
-        SO_PIN,
-        "--init-pin",
-        "--new-pin",
-        USER_PIN,
-    ])
-    .ok()
-    .expect("User PIN successfully initialized");
+    env.so_init_pin(SO_PIN, USER_PIN)
+        .ok()
+        .expect("User PIN successfully initialized");
     login(&env, USER_PIN).ok();
 }
 
@@ -94,28 +85,7 @@ fn change_so_pin() {
     .ok()
     .expect("PIN successfully changed");
     // The old SO-PIN no longer unblocks; the new one does.
-    env.pkcs11_tool(&[
-        "--login",
-        "--login-type",
-        "so",
-        "--so-pin",
-        SO_PIN,
-        "--init-pin",
-        "--new-pin",
-        USER_PIN,
-    ])
-    .failed()
-    .expect("CKR_PIN_INCORRECT");
-    env.pkcs11_tool(&[
-        "--login",
-        "--login-type",
-        "so",
-        "--so-pin",
-        new_so_pin,
-        "--init-pin",
-        "--new-pin",
-        "246810",
-    ])
-    .ok();
+    env.so_init_pin(SO_PIN, USER_PIN).failed().expect("CKR_PIN_INCORRECT");
+    env.so_init_pin(new_so_pin, "246810").ok();
     login(&env, "246810").ok();
 }
