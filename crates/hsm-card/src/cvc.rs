@@ -2,44 +2,19 @@
 
 use alloc::vec::Vec;
 
+use hsm_crypto::asym::{Curve, CurveKind};
+
 /// id-TA-ECDSA-SHA-256 (0.4.0.127.0.7.2.2.2.2.3).
 pub const OID_TA_ECDSA_SHA256: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x02, 0x03];
+/// id-TA-RSA-v1-5-SHA-256 (0.4.0.127.0.7.2.2.2.1.2).
+pub const OID_TA_RSA_V15_SHA256: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x01, 0x02];
+/// id-RI-ECDH-SHA-256 (0.4.0.127.0.7.2.2.5.2.3), for Montgomery and Edwards keys.
+const OID_RI_ECDH_SHA256: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x05, 0x02, 0x03];
 /// id-AT role OID in the certificate holder authorization template.
 const OID_ROLE_AT: [u8; 9] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x03, 0x01, 0x02, 0x02];
 /// Effective date 2023-03-21 and expiry 2070-12-31, as upstream (reference §8.1).
 const EFFECTIVE: [u8; 6] = [0x02, 0x03, 0x00, 0x03, 0x02, 0x01];
 const EXPIRY: [u8; 6] = [0x07, 0x00, 0x01, 0x02, 0x03, 0x01];
-
-/// NIST P-256 domain parameters for the `7F49` public-key template.
-mod p256 {
-    pub const P: [u8; 32] = hex32("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
-    pub const A: [u8; 32] = hex32("ffffffff00000001000000000000000000000000fffffffffffffffffffffffc");
-    pub const B: [u8; 32] = hex32("5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b");
-    pub const GX: [u8; 32] = hex32("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296");
-    pub const GY: [u8; 32] = hex32("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
-    pub const N: [u8; 32] = hex32("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
-
-    // Evaluated at compile time on literals only.
-    #[allow(clippy::indexing_slicing)]
-    const fn hex32(s: &str) -> [u8; 32] {
-        let b = s.as_bytes();
-        let mut out = [0u8; 32];
-        let mut i = 0;
-        while i < 32 {
-            out[i] = (nibble(b[2 * i]) << 4) | nibble(b[2 * i + 1]);
-            i += 1;
-        }
-        out
-    }
-
-    const fn nibble(c: u8) -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => 0,
-        }
-    }
-}
 
 /// Appends `tag ‖ length ‖ value` (BER, minimal length) to `out`.
 pub fn put(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
@@ -55,22 +30,53 @@ pub fn tlv(tag: u16, value: &[u8]) -> Vec<u8> {
     v
 }
 
-/// The `7F49` public-key template of a P-256 point `04 X Y`.
-pub fn p256_public_key(point: &[u8; 65]) -> Vec<u8> {
-    let mut g = Vec::with_capacity(65);
-    g.push(0x04);
-    g.extend_from_slice(&p256::GX);
-    g.extend_from_slice(&p256::GY);
-    let mut body = Vec::with_capacity(300);
-    put(&mut body, 0x06, &OID_TA_ECDSA_SHA256);
-    put(&mut body, 0x81, &p256::P);
-    put(&mut body, 0x82, &p256::A);
-    put(&mut body, 0x83, &p256::B);
-    put(&mut body, 0x84, &g);
-    put(&mut body, 0x85, &p256::N);
-    put(&mut body, 0x86, point);
-    put(&mut body, 0x87, &[0x01]);
+/// A public key as the `7F49` template carries it.
+pub enum PublicKey<'a> {
+    /// RSA modulus and public exponent, big-endian.
+    Rsa { n: &'a [u8], e: &'a [u8] },
+    /// An EC public key in [`EcPrivateKey::public_key`](hsm_crypto::asym::EcPrivateKey::public_key)'s encoding.
+    Ec { curve: Curve, point: &'a [u8] },
+}
+
+/// The `7F49` public-key template (reference §8.1).
+pub fn public_key(key: &PublicKey<'_>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(600);
+    match key {
+        PublicKey::Rsa { n, e } => {
+            put(&mut body, 0x06, &OID_TA_RSA_V15_SHA256);
+            put(&mut body, 0x81, n);
+            put(&mut body, 0x82, e);
+        }
+        PublicKey::Ec { curve, point } => {
+            let d = curve.params();
+            if curve.kind() == CurveKind::Weierstrass {
+                put(&mut body, 0x06, &OID_TA_ECDSA_SHA256);
+                put(&mut body, 0x81, d.p);
+                put(&mut body, 0x82, d.a);
+                put(&mut body, 0x83, d.b);
+                put(&mut body, 0x84, d.g);
+                put(&mut body, 0x85, d.n);
+                put(&mut body, 0x86, point);
+                put(&mut body, 0x87, d.cofactor);
+            } else {
+                // Montgomery and Edwards keys: p, order, G, public key (reference §8.1).
+                put(&mut body, 0x06, &OID_RI_ECDH_SHA256);
+                put(&mut body, 0x81, d.p);
+                put(&mut body, 0x82, d.n);
+                put(&mut body, 0x83, d.g);
+                put(&mut body, 0x84, point);
+            }
+        }
+    }
     tlv(0x7F49, &body)
+}
+
+/// The `7F49` public-key template of a P-256 point `04 X Y` (the device key).
+pub fn p256_public_key(point: &[u8; 65]) -> Vec<u8> {
+    public_key(&PublicKey::Ec {
+        curve: Curve::Secp256r1,
+        point,
+    })
 }
 
 /// Certificate body (`7F4E`) of a request (no role, no dates) or of a full certificate.

@@ -30,6 +30,9 @@ pub mod fid {
     pub const DEVICE_KEY: u16 = 0xCC00;
     pub const DEVICE_PRKD: u16 = 0xC400;
     pub const DEVICE_REQUEST: u16 = 0xCE00;
+    /// High byte of `D0xx`: metadata (tags 91–93) of key `xx`. The use counter (90) lives in the
+    /// counters store under the key's own FID `CCxx`.
+    pub const META_PREFIX: u8 = 0xD0;
 }
 
 /// File-id prefixes of dynamic objects (reference §5.2).

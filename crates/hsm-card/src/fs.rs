@@ -107,6 +107,15 @@ impl<P: Platform> App<P> {
         crate::cvc::put(&mut fci, 0x82, &[if is_df { 0x38 } else { 0x01 }]);
         crate::cvc::put(&mut fci, 0x83, &target.to_be_bytes());
         crate::cvc::put(&mut fci, 0x8A, &[0x05]);
+        if class == Class::Key {
+            // SmartCard-HSM: key metadata in `A5 81 LL` (reference §3.1; SCS3 reads the counter here).
+            let [_, id] = target.to_be_bytes();
+            let meta = self.key_metadata(id)?.encode();
+            if !meta.is_empty() {
+                fci.extend_from_slice(&[0xA5, 0x81, u8::try_from(meta.len()).unwrap_or(u8::MAX)]);
+                fci.extend_from_slice(meta.get(..0xFF).unwrap_or(&meta));
+            }
+        }
         tlv::write(reply, 0x62, &fci)?;
         Ok(())
     }
@@ -238,6 +247,10 @@ impl<P: Platform> App<P> {
         }
         if !self.platform.store().delete(f).map_err(crate::store_status)? {
             return Err(Status::FileNotFound);
+        }
+        if classify(f) == Class::Key {
+            let [_, id] = f.to_be_bytes();
+            self.forget_key_metadata(id)?;
         }
         if self.session.current_ef == Some(f) {
             self.session.current_ef = None;

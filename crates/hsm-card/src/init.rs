@@ -96,6 +96,11 @@ impl<P: Platform> App<P> {
         // One atomic wipe of everything but the device identity; the SO-PIN record goes with it, so
         // a power cut from here on leaves an uninitialized device, never a half-initialized one.
         self.platform.store().retain(persistent).map_err(crate::store_status)?;
+        // Key use counters go with their keys.
+        self.platform
+            .counters()
+            .retain(|f| f.to_be_bytes()[0] != crate::files::prefix::KEY)
+            .map_err(crate::store_status)?;
         self.ensure_device_identity()?;
 
         let mkek = Zeroizing::new(self.random_array::<32>()?);

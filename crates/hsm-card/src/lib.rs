@@ -5,7 +5,12 @@
 //! device it gets through [`Platform`].
 //!
 //! A command travels: [`hsm_apdu::ApduLayer`] (lengths, chaining, GET RESPONSE) → the class and
-//! selection gate in [`App::process`] → one handler per command family (`fs`, `pin`, `init`).
+//! selection gate in [`App::process`] → one handler per command family (`fs`, `pin`, `init`, `keygen`, `ops`).
+//!
+//! # RSA and the RP2040
+//! RSA keys need the `rsa` feature (default) and a target with atomic pointers: RustCrypto `rsa`
+//! 0.10 does not build for thumbv6m (RP2040). Without it the card still builds; RSA key generation
+//! and every RSA operation answer 6A81 (function not supported), and RSA key records cannot be loaded.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
@@ -18,6 +23,9 @@ mod cvc;
 pub mod files;
 mod fs;
 mod init;
+mod keygen;
+mod keys;
+mod ops;
 mod pin;
 mod platform;
 mod secrets;
@@ -236,6 +244,10 @@ impl<P: Platform> Application for App<P> {
             0x2C => self.reset_retry_counter(cmd),
             0x84 => self.get_challenge(cmd, reply),
             0x50 => self.initialize(cmd, reply),
+            0x46 => self.generate_key_pair(cmd, reply),
+            0x68 => self.compute_signature(cmd, reply),
+            0x62 => self.decipher(cmd, reply),
+            0x76 => self.derive_ec_key(cmd),
             _ => Err(Status::InstructionNotSupported),
         }
     }

@@ -1,0 +1,241 @@
+//! GENERATE ASYMMETRIC KEY PAIR (00 46 id 00; reference §3.12, §8.1).
+//!
+//! Every refusal happens before the first write, so a refused request leaves the store unchanged.
+
+use alloc::vec::Vec;
+
+use hsm_apdu::{CommandView, Reply, Status, tlv};
+use hsm_crypto::asym::{Curve, CurveKind, EcPrivateKey};
+
+use crate::files::prefix;
+use crate::keys::{Metadata, PrivateKey};
+use crate::{App, Platform, cvc};
+
+/// Algorithm byte of XKEK key agreement (reference §3.15, P2 84).
+const ALGO_EC_DH_XKEK: u8 = 0x84;
+/// Default counter of new keys with the KEY_COUNTER_ALL option (reference §6.7).
+const KEY_COUNTER_ALL: u16 = 0x0200;
+const DEFAULT_COUNTER: u32 = 0xFFFF_FFFE;
+
+/// What to generate.
+enum Spec {
+    Rsa { bits: usize, e: u32 },
+    Ec(Curve),
+}
+
+struct Request<'a> {
+    spec: Spec,
+    car: Option<&'a [u8]>,
+    chr: Option<&'a [u8]>,
+    meta: Metadata,
+}
+
+/// A big-endian unsigned integer of 1..=4 bytes.
+fn uint(v: &[u8]) -> Result<u32, Status> {
+    if v.is_empty() || v.len() > 4 {
+        return Err(Status::WrongLength);
+    }
+    Ok(v.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+}
+
+fn parse(data: &[u8]) -> Result<Request<'_>, Status> {
+    let mut template = None;
+    let mut req = Request {
+        spec: Spec::Ec(Curve::Secp256r1),
+        car: None,
+        chr: None,
+        meta: Metadata::default(),
+    };
+    for item in tlv::Reader::new(data) {
+        let item = item?;
+        match (item.tag, item.value) {
+            (0x7F49, t) => template = Some(t),
+            (0x42, car) => req.car = Some(car),
+            (0x5F20, chr) => req.chr = Some(chr),
+            (0x90, &[a, b, c, d]) => req.meta.counter = Some(u32::from_be_bytes([a, b, c, d])),
+            (0x91, a) if !a.is_empty() => req.meta.algorithms = Some(a.to_vec()),
+            (0x92, &[d]) => req.meta.domain = Some(d),
+            (0x93, o) => req.meta.opaque = Some(o.to_vec()),
+            (0x90..=0x92, _) => return Err(Status::WrongLength),
+            _ => {}
+        }
+    }
+    let template = template.filter(|t| !t.is_empty()).ok_or(Status::WrongLength)?;
+    let find = |tag| tlv::find(template, tag);
+    let oid = find(0x06)?.filter(|o| !o.is_empty()).ok_or(Status::WrongLength)?;
+    req.spec = if oid == cvc::OID_TA_RSA_V15_SHA256 {
+        let bits = find(0x02)?.map(uint).transpose()?.unwrap_or(2048);
+        let e = find(0x82)?.map(uint).transpose()?.unwrap_or(65537);
+        // DESIGN §5: any odd exponent ≥ 3 is kept.
+        if e < 3 || e % 2 == 0 {
+            return Err(Status::WrongLength);
+        }
+        Spec::Rsa { bits: bits as usize, e }
+    } else if oid.get(..10) == Some(&cvc::OID_TA_ECDSA_SHA256[..]) {
+        let prime = find(0x81)?.ok_or(Status::WrongLength)?;
+        let curve = Curve::from_prime(prime).ok_or(Status::FunctionNotSupported)?;
+        let g = find(0x83)?;
+        if matches!(curve, Curve::X25519 | Curve::X448) && g.is_none_or(|g| g.is_empty()) {
+            return Err(Status::WrongLength);
+        }
+        Spec::Ec(Curve::identify(prime, g.unwrap_or_default()).ok_or(Status::FunctionNotSupported)?)
+    } else {
+        return Err(Status::FunctionNotSupported);
+    };
+    // XKEK key domains are not offered: upstream refuses such a request unless the domain has an
+    // XKEK, which never happens here.
+    if req.meta.allows(ALGO_EC_DH_XKEK) && req.meta.algorithms.is_some() {
+        return Err(Status::WrongLength);
+    }
+    Ok(req)
+}
+
+/// The default PKCS#15 private key description (PRKD) of a generated key: no label, key id =
+/// the slot number in ASCII decimal (reference §3.12), path `CCxx`, the key size; RSA keys are a
+/// `SEQUENCE` (30), EC keys `[0]` (A0), as OpenSC's `sc_pkcs15_decode_prkdf_entry` expects.
+pub(crate) fn default_prkd(id: u8, rsa: bool, bits: usize) -> Vec<u8> {
+    let mut key_id = Vec::with_capacity(3);
+    if id >= 100 {
+        key_id.push(b'0' + id / 100);
+    }
+    if id >= 10 {
+        key_id.push(b'0' + (id / 10) % 10);
+    }
+    key_id.push(b'0' + id % 10);
+    // CommonObjectAttributes: flags = private.
+    let common = cvc::tlv(0x30, &[0x03, 0x02, 0x07, 0x80]);
+    let mut key_attrs = cvc::tlv(0x04, &key_id);
+    // Usage: decrypt, sign, signRecover, unwrap (RSA); sign, derive (EC).
+    if rsa {
+        cvc::put(&mut key_attrs, 0x03, &[0x02, 0x74]);
+    } else {
+        cvc::put(&mut key_attrs, 0x03, &[0x07, 0x20, 0x80]);
+    }
+    let common_key = cvc::tlv(0x30, &key_attrs);
+    let path = cvc::tlv(0x30, &cvc::tlv(0x04, &[prefix::KEY, id]));
+    let size = u16::try_from(bits).unwrap_or(u16::MAX).to_be_bytes();
+    let size = match size {
+        [0, lo] if lo < 0x80 => alloc::vec![lo],
+        [hi, lo] if hi < 0x80 => alloc::vec![hi, lo],
+        [hi, lo] => alloc::vec![0, hi, lo],
+    };
+    let mut specific = path;
+    cvc::put(&mut specific, 0x02, &size);
+    let typed = cvc::tlv(0xA1, &cvc::tlv(0x30, &specific));
+    let mut body = common;
+    body.extend_from_slice(&common_key);
+    body.extend_from_slice(&typed);
+    cvc::tlv(if rsa { 0x30 } else { 0xA0 }, &body)
+}
+
+impl<P: Platform> App<P> {
+    /// GENERATE ASYMMETRIC KEY PAIR (00 46 id 00).
+    pub(crate) fn generate_key_pair(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
+        let id = cmd.p1;
+        if !self.session.user_authenticated || id == 0 {
+            return Err(Status::SecurityStatusNotSatisfied);
+        }
+        let mut req = parse(cmd.data)?;
+        if self.session.mkek.is_none() {
+            return Err(Status::ExecutionError);
+        }
+        if req.meta.counter.is_none() && self.device_options()? & KEY_COUNTER_ALL != 0 {
+            req.meta.counter = Some(DEFAULT_COUNTER);
+        }
+        let (key, public, bits, is_rsa) = self.generate(&req.spec)?;
+        let device = self.device_key()?.ok_or(Status::ExecutionError)?;
+        let device_public = hsm_crypto::ec::p256_public(&device).ok_or(Status::ExecutionError)?;
+        let name = crate::device_name(&device_public);
+
+        let pk = match &public {
+            Public::Ec(curve, point) => cvc::public_key(&cvc::PublicKey::Ec { curve: *curve, point }),
+            Public::Rsa(n, e) => cvc::public_key(&cvc::PublicKey::Rsa { n, e }),
+        };
+        let body = cvc::body(req.car.unwrap_or(&name), &pk, req.chr.unwrap_or(&name), false);
+        let self_sig = self.self_signature(&key, &body)?;
+        let inner = cvc::certificate(&body, &self_sig);
+        let tbs = cvc::authenticated_tbs(&inner, &name);
+        let outer = hsm_crypto::ec::p256_sign_sha256(&device, &tbs).ok_or(Status::ExecutionError)?;
+        let request = cvc::authenticated_request(&tbs, &outer);
+        if request.len() > reply.remaining() {
+            return Err(Status::WrongLength);
+        }
+
+        // Metadata first: a power cut before the key lands leaves the old key under the new,
+        // possibly stricter, policy rather than a new key without its policy.
+        self.write_key_metadata(id, &req.meta)?;
+        self.store_private_key(id, &key)?;
+        self.write_file(u16::from_be_bytes([prefix::PRKD, id]), &default_prkd(id, is_rsa, bits))?;
+        self.write_file(u16::from_be_bytes([prefix::EE_CERT, id]), &request)?;
+        reply.extend(&request)?;
+        Ok(())
+    }
+
+    fn generate(&mut self, spec: &Spec) -> Result<(PrivateKey, Public, usize, bool), Status> {
+        match *spec {
+            Spec::Ec(curve) => {
+                let key = EcPrivateKey::generate(curve, self.drbg()?).map_err(|_| Status::ExecutionError)?;
+                let point = key.public_key().map_err(|_| Status::ExecutionError)?;
+                Ok((PrivateKey::Ec(key), Public::Ec(curve, point), curve.order_bits(), false))
+            }
+            Spec::Rsa { bits, e } => self.generate_rsa(bits, e),
+        }
+    }
+
+    #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+    fn generate_rsa(&mut self, bits: usize, e: u32) -> Result<(PrivateKey, Public, usize, bool), Status> {
+        use hsm_crypto::asym::rsa::{MAX_BITS, MIN_BITS, RsaPrivateKey};
+        if !(MIN_BITS..=MAX_BITS).contains(&bits) || !bits.is_multiple_of(256) {
+            return Err(Status::FunctionNotSupported);
+        }
+        let key = RsaPrivateKey::generate(bits, e, self.drbg()?).map_err(|_| Status::ExecutionError)?;
+        let public = Public::Rsa(key.modulus(), key.public_exponent());
+        Ok((PrivateKey::Rsa(alloc::boxed::Box::new(key)), public, bits, true))
+    }
+
+    #[cfg(not(all(feature = "rsa", target_has_atomic = "ptr")))]
+    fn generate_rsa(&mut self, _: usize, _: u32) -> Result<(PrivateKey, Public, usize, bool), Status> {
+        Err(Status::FunctionNotSupported)
+    }
+
+    /// The inner (proof-of-possession) signature of a request body (reference §8.1).
+    fn self_signature(&mut self, key: &PrivateKey, body: &[u8]) -> Result<Vec<u8>, Status> {
+        let hash = hsm_crypto::hash::sha256(&[body]);
+        match key {
+            PrivateKey::Ec(k) => match k.curve().kind() {
+                CurveKind::Weierstrass => k.ecdsa_sign_raw(&hash, self.drbg()?),
+                CurveKind::Edwards => k.eddsa_sign(body),
+                // Montgomery keys cannot sign: a zero-filled field of signature size.
+                CurveKind::Montgomery => Ok(alloc::vec![0; 2 * k.curve().field_bytes()]),
+            }
+            .map_err(|_| Status::ExecutionError),
+            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            PrivateKey::Rsa(k) => k
+                .sign_pkcs1v15(hsm_crypto::asym::rsa::HashAlg::Sha256, &hash, self.drbg()?)
+                .map_err(|_| Status::ExecutionError),
+        }
+    }
+}
+
+/// A generated public key.
+enum Public {
+    Ec(Curve, Vec<u8>),
+    #[cfg_attr(not(all(feature = "rsa", target_has_atomic = "ptr")), allow(dead_code))]
+    Rsa(Vec<u8>, Vec<u8>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prkd_key_ids_are_ascii_decimal() {
+        let p = default_prkd(7, false, 256);
+        assert_eq!(p[0], 0xA0);
+        assert!(p.windows(3).any(|w| w == [0x04, 0x01, b'7']));
+        let p = default_prkd(123, true, 2048);
+        assert_eq!(p[0], 0x30);
+        assert!(p.windows(5).any(|w| w == [0x04, 0x03, b'1', b'2', b'3']));
+        assert!(p.windows(4).any(|w| w == [0x02, 0x02, 0x08, 0x00]));
+    }
+}

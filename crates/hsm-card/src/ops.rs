@@ -1,0 +1,242 @@
+//! Private-key operations: COMPUTE SIGNATURE (68), DECIPHER (62) and DERIVE EC KEY (76)
+//! (reference §3.14, §3.15, §3.18; DESIGN §5).
+//!
+//! Each command passes the key-use gate ([`App::load_key_for`]), computes its result, spends one
+//! use of the key durably and only then answers. Every refusal happens before the first write.
+//! P2 values of the other key type answer 6A81; unknown P2 values 6A86.
+
+use alloc::vec::Vec;
+
+use hsm_apdu::{CommandView, Reply, Status};
+use hsm_crypto::asym::{CurveKind, EcPrivateKey, Error};
+use sha2::Digest;
+use zeroize::Zeroizing;
+
+use crate::keys::PrivateKey;
+use crate::{App, Platform};
+
+/// Algorithm byte required in a key's list for DERIVE EC KEY (reference §6.6).
+const ALGO_EC_DERIVE: u8 = 0x98;
+/// Longest ECDSA input accepted for P2 70 (SHA-512 or the P-521 order length).
+const MAX_ECDSA_HASH: usize = 66;
+
+/// The on-card hashes of P2 x1–x5.
+#[derive(Clone, Copy)]
+enum Hash {
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Hash {
+    /// The hash of P2 `base + 1` … `base + 5`.
+    fn of(p2: u8) -> Option<Hash> {
+        Some(match p2 & 0x0F {
+            1 => Hash::Sha1,
+            2 => Hash::Sha224,
+            3 => Hash::Sha256,
+            4 => Hash::Sha384,
+            5 => Hash::Sha512,
+            _ => return None,
+        })
+    }
+
+    fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Hash::Sha1 => sha1::Sha1::digest(data).to_vec(),
+            Hash::Sha224 => sha2::Sha224::digest(data).to_vec(),
+            Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            Hash::Sha384 => sha2::Sha384::digest(data).to_vec(),
+            Hash::Sha512 => sha2::Sha512::digest(data).to_vec(),
+        }
+    }
+
+    #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+    fn rsa(self) -> hsm_crypto::asym::rsa::HashAlg {
+        use hsm_crypto::asym::rsa::HashAlg;
+        match self {
+            Hash::Sha1 => HashAlg::Sha1,
+            Hash::Sha224 => HashAlg::Sha224,
+            Hash::Sha256 => HashAlg::Sha256,
+            Hash::Sha384 => HashAlg::Sha384,
+            Hash::Sha512 => HashAlg::Sha512,
+        }
+    }
+}
+
+/// Status word of a failed operation on host-supplied input.
+fn input_error(e: Error) -> Status {
+    match e {
+        Error::UnsupportedOperation | Error::UnsupportedCurve => Status::FunctionNotSupported,
+        Error::Rng | Error::Internal | Error::ConsistencyCheck | Error::InvalidKey => Status::ExecutionError,
+        _ => Status::WrongLength,
+    }
+}
+
+fn known_p2_signature(p2: u8) -> bool {
+    matches!(p2, 0x20 | 0x30..=0x35 | 0x40..=0x45 | 0x70..=0x75)
+}
+
+impl<P: Platform> App<P> {
+    /// COMPUTE SIGNATURE (80 68 id algorithm).
+    pub(crate) fn compute_signature(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
+        let (id, alg) = (cmd.p1, cmd.p2);
+        let (key, meta) = self.load_key_for(id, alg)?;
+        if !known_p2_signature(alg) {
+            return Err(Status::IncorrectP1P2);
+        }
+        let sig = match &key {
+            PrivateKey::Ec(k) => self.sign_ec(k, alg, cmd.data)?,
+            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            PrivateKey::Rsa(k) => self.sign_rsa(k, alg, cmd.data)?,
+        };
+        if sig.len() > reply.remaining() {
+            return Err(Status::WrongLength);
+        }
+        self.count_use(id, &meta)?;
+        reply.extend(&sig)?;
+        Ok(())
+    }
+
+    fn sign_ec(&mut self, k: &EcPrivateKey, alg: u8, data: &[u8]) -> Result<Vec<u8>, Status> {
+        let hashed;
+        let input = match alg {
+            0x70 => data,
+            0x71..=0x75 => {
+                hashed = Hash::of(alg).ok_or(Status::IncorrectP1P2)?.digest(data);
+                &hashed[..]
+            }
+            _ => return Err(Status::FunctionNotSupported),
+        };
+        match k.curve().kind() {
+            // Pure EdDSA over the data (70) or over its on-card hash (71–75), as upstream.
+            CurveKind::Edwards => k.eddsa_sign(input).map_err(input_error),
+            CurveKind::Weierstrass => {
+                if input.is_empty() || input.len() > MAX_ECDSA_HASH {
+                    return Err(Status::WrongLength);
+                }
+                k.ecdsa_sign_prehash(input, self.drbg()?).map_err(input_error)
+            }
+            CurveKind::Montgomery => Err(Status::FunctionNotSupported),
+        }
+    }
+
+    #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+    fn sign_rsa(&mut self, k: &hsm_crypto::asym::rsa::RsaPrivateKey, alg: u8, data: &[u8]) -> Result<Vec<u8>, Status> {
+        use hsm_crypto::asym::rsa::HashAlg;
+        /// DigestInfo prefixes the upstream parser also knows (reference §3.14): MD5, RIPEMD-160.
+        const MD5: [u8; 18] = [
+            0x30, 0x20, 0x30, 0x0c, 0x06, 0x08, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05, 0x05, 0x00, 0x04, 0x10,
+        ];
+        const RIPEMD160: [u8; 15] = [
+            0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x24, 0x03, 0x02, 0x01, 0x05, 0x00, 0x04, 0x14,
+        ];
+        let rng = self.drbg()?;
+        let hash_of = |alg: u8| {
+            Hash::of(alg)
+                .ok_or(Status::IncorrectP1P2)
+                .map(|h| (h.rsa(), h.digest(data)))
+        };
+        match alg {
+            0x20 => k.raw_private(data, rng).map(|s| s.to_vec()).map_err(input_error),
+            0x30 => {
+                let known = HashAlg::parse_digest_info(data).is_some()
+                    || data.strip_prefix(&MD5[..]).is_some_and(|d| d.len() == 16)
+                    || data.strip_prefix(&RIPEMD160[..]).is_some_and(|d| d.len() == 20);
+                if !known {
+                    return Err(Status::WrongLength);
+                }
+                k.sign_pkcs1v15_digest_info(data, rng).map_err(input_error)
+            }
+            0x31..=0x35 => {
+                let (h, digest) = hash_of(alg)?;
+                k.sign_pkcs1v15(h, &digest, rng).map_err(input_error)
+            }
+            0x40 => {
+                let (h, digest) = match HashAlg::parse_digest_info(data) {
+                    Some((h, d)) => (h, d),
+                    None => (HashAlg::from_output_len(data.len()).ok_or(Status::WrongLength)?, data),
+                };
+                k.sign_pss(h, digest, rng).map_err(input_error)
+            }
+            0x41..=0x45 => {
+                let (h, digest) = hash_of(alg)?;
+                k.sign_pss(h, &digest, rng).map_err(input_error)
+            }
+            _ => Err(Status::FunctionNotSupported),
+        }
+    }
+
+    /// DECIPHER / DERIVE SHARED SECRET (80 62 id algorithm).
+    pub(crate) fn decipher(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
+        let (id, alg) = (cmd.p1, cmd.p2);
+        let (key, meta) = self.load_key_for(id, alg)?;
+        let out: Zeroizing<Vec<u8>> = match (alg, &key) {
+            (0x80, PrivateKey::Ec(k)) => {
+                let shared = k.ecdh(cmd.data).map_err(input_error)?;
+                let mut out = Zeroizing::new(Vec::with_capacity(shared.len() + 1));
+                match k.curve().kind() {
+                    // SmartCard-HSM: 04 ‖ X of the shared point; OpenSC strips the 04.
+                    CurveKind::Weierstrass => {
+                        let x = shared
+                            .get(..1 + k.curve().field_bytes())
+                            .ok_or(Status::ExecutionError)?;
+                        out.extend_from_slice(x);
+                    }
+                    _ => {
+                        out.push(0x04);
+                        out.extend_from_slice(&shared);
+                    }
+                }
+                out
+            }
+            (0x21..=0x23, PrivateKey::Ec(_)) | (0x84, _) => return Err(Status::FunctionNotSupported),
+            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            (0x21..=0x23, PrivateKey::Rsa(k)) => {
+                let rng = self.drbg()?;
+                match alg {
+                    0x21 => k.raw_private(cmd.data, rng),
+                    0x22 => k.decrypt_pkcs1v15(cmd.data, rng),
+                    _ => k.decrypt_oaep_sha256(cmd.data, rng),
+                }
+                .map_err(input_error)?
+            }
+            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            (0x80, PrivateKey::Rsa(_)) => return Err(Status::FunctionNotSupported),
+            _ => return Err(Status::IncorrectP1P2),
+        };
+        if out.len() > reply.remaining() {
+            return Err(Status::WrongLength);
+        }
+        self.count_use(id, &meta)?;
+        reply.extend(&out)?;
+        Ok(())
+    }
+
+    /// DERIVE EC KEY (80 76 src dst): `dst = (src + scalar) mod n` (DESIGN §5: the group order,
+    /// not upstream's field prime). Data `98 ‖ scalar`. The new key has no metadata, PRKD or request.
+    pub(crate) fn derive_ec_key(&mut self, cmd: &CommandView<'_>) -> Result<(), Status> {
+        let (src, dst) = (cmd.p1, cmd.p2);
+        if !self.session.user_authenticated || dst == 0 {
+            return Err(Status::SecurityStatusNotSatisfied);
+        }
+        let (key, meta) = self.load_key_for(src, ALGO_EC_DERIVE)?;
+        let tweak = match cmd.data.split_first() {
+            Some((&ALGO_EC_DERIVE, t)) if !t.is_empty() => t,
+            _ => return Err(Status::WrongLength),
+        };
+        let k = match key {
+            PrivateKey::Ec(k) => k,
+            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            PrivateKey::Rsa(_) => return Err(Status::FunctionNotSupported),
+        };
+        let derived = k.derive_additive(tweak).map_err(input_error)?;
+        if dst != src {
+            self.forget_key_metadata(dst)?;
+        }
+        self.store_private_key(dst, &PrivateKey::Ec(derived))?;
+        self.count_use(src, &meta)
+    }
+}
