@@ -1,7 +1,6 @@
 //! State in the state directory survives restarts, clean ones and SIGKILL in the middle of writes.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
