@@ -564,6 +564,101 @@ impl Env {
         (out, data)
     }
 
+    /// `pkcs11-tool --keypairgen --key-type KEY_TYPE --id ID --label LABEL`, logged in with the user PIN;
+    /// panics unless it succeeds.
+    #[track_caller]
+    pub fn keypairgen(&self, key_type: &str, id: &str, label: &str) -> Output {
+        self.pkcs11_tool(&[
+            "--keypairgen",
+            "--key-type",
+            key_type,
+            "--id",
+            id,
+            "--label",
+            label,
+            "--login",
+            "--pin",
+            USER_PIN,
+        ])
+        .ok()
+    }
+
+    /// Exports the public key of PKCS#15 id `id` as PEM (`pkcs15-tool --read-public-key`) to a file.
+    #[track_caller]
+    pub fn public_key_pem(&self, id: &str) -> PathBuf {
+        let out = self.pkcs15_tool(&["--read-public-key", id]).ok();
+        assert!(out.stdout.contains("BEGIN PUBLIC KEY"), "no PEM public key:\n{out}");
+        self.write_file(&format!("pub-{id}.pem"), out.stdout.as_bytes())
+    }
+
+    /// `pkcs11-tool --login --pin USER_PIN OP --mechanism MECHANISM --id ID --input-file INPUT
+    /// --output-file OUT EXTRA...` for `op` = `--sign`, `--decrypt` or `--derive`: the tool's output and,
+    /// if it succeeded, the bytes written.
+    pub fn pkcs11_key_op(
+        &self,
+        op: &str,
+        id: &str,
+        mechanism: &str,
+        input: &Path,
+        extra: &[&str],
+    ) -> (Output, Option<Vec<u8>>) {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let output = self.dir.path().join(format!("op{n}-{id}-{mechanism}.out"));
+        let (input, out_s) = (path_str(input), path_str(&output));
+        let mut args = vec![
+            "--login",
+            "--pin",
+            USER_PIN,
+            op,
+            "--mechanism",
+            mechanism,
+            "--id",
+            id,
+            "--input-file",
+            &input,
+            "--output-file",
+            &out_s,
+        ];
+        args.extend_from_slice(extra);
+        let out = self.pkcs11_tool(&args);
+        let data = if out.success() { fs::read(&output).ok() } else { None };
+        (out, data)
+    }
+
+    /// `openssl args` inside the namespaces.
+    pub fn openssl(&self, args: &[&str]) -> Output {
+        self.run("openssl", args)
+    }
+
+    /// Runs hex command APDUs through PC/SC on card `index` with the `apdu-script` helper (pass
+    /// [`apdu_script_binary!()`](crate::apdu_script_binary)) and returns the responses (data ‖ SW, hex).
+    #[track_caller]
+    pub fn apdu_script(&self, binary: &str, index: usize, apdus: &[String]) -> Vec<String> {
+        let mut command = self.ns_command(binary);
+        command.args(["--reader", &Self::reader_name(index)]);
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start apdu-script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        for apdu in apdus {
+            writeln!(stdin, "{apdu}").expect("write APDU");
+        }
+        drop(stdin);
+        let out = child.wait_with_output().expect("apdu-script");
+        assert!(
+            out.status.success(),
+            "apdu-script failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.diagnostics()
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// `pkcs11-tool --login --login-type so --so-pin SO --init-pin --new-pin NEW`: unblocks or resets
     /// the user PIN with the SO-PIN.
     pub fn so_init_pin(&self, so_pin: &str, new_pin: &str) -> Output {
@@ -596,6 +691,11 @@ impl Drop for Env {
             eprintln!("hsm-e2e: kept {} for inspection", kept.keep().display());
         }
     }
+}
+
+/// A path as a `String` for command arguments.
+pub fn path_str(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 /// Whether `sc-hsm-tool --initialize` reported success (it exits 0 either way).
