@@ -339,7 +339,7 @@ fn x448_keygen_and_ecdh_equal_to_openssl() {
 
 /// secp224r1, which OpenSC cannot generate: keygen from a template with only the prime; ECDSA over a
 /// SHA-224 hash (P2 70) and with on-card SHA-256 (P2 73) verified by openssl; ECDH (P2 80) answers
-/// `04 ‖ X` with X equal to openssl's shared secret.
+/// `04 ‖ X` with X equal to openssl's shared secret; a peer point off the curve is refused.
 #[test]
 fn secp224r1_keygen_ecdsa_and_ecdh_through_apdus() {
     let Some(card) = Card::start() else { return };
@@ -411,4 +411,10 @@ fn secp224r1_keygen_ecdsa_and_ecdh_through_apdus() {
     assert_eq!(want.len(), 28);
     assert_eq!(got.first(), Some(&0x04));
     assert_same_bytes("P-224 shared secret", &got[1..], &want);
+
+    // A point off the curve (last byte of Y changed) is refused as bad input (6700, docs/card.md).
+    let mut off_curve = peer_point.clone();
+    off_curve[56] ^= 1;
+    let (_, sw) = card.send(&[apdu("80620180", &off_curve)]).remove(0);
+    assert_eq!(sw, "6700", "ECDH with a point off secp224r1");
 }
