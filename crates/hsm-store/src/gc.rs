@@ -73,15 +73,16 @@ impl<F: NorFlash> Store<F> {
         }
         let (tail, tail_seq) = (self.log.tail, self.log.tail_seq);
         self.open_sector(SectorKind::Gc, tail_seq)?;
-        // A wipe whose commit is reclaimed ends here: its keep records need not be copied.
+        // A group whose commit is reclaimed ends here: everything it hides is older than its commit, so
+        // gone with this step, and its group records need not be copied.
         let fp0 = geo.fp(0);
         let ended: alloc::vec::Vec<u32> = self
-            .wipes
+            .groups
             .iter()
-            .filter(|w| w.seq == tail_seq)
-            .flat_map(|w| w.keeps.iter().copied())
+            .filter(|g| g.seq == tail_seq)
+            .flat_map(|g| g.recs.iter().copied())
             .collect();
-        self.wipes.retain(|w| w.seq != tail_seq);
+        self.groups.retain(|g| g.seq != tail_seq);
         for a in ended {
             self.sub_live(a, fp0);
         }
@@ -107,9 +108,9 @@ impl<F: NorFlash> Store<F> {
             let tail_addr = geo.sector_addr(tail);
             for (off, h) in Records::new(&buf, &geo) {
                 let addr = tail_addr + off;
-                if !self.is_live(addr, &h) {
+                let Some(pending) = self.liveness(addr, &h) else {
                     continue;
-                }
+                };
                 let start = (off + geo.hs) as usize;
                 let data = buf.get(start..start + h.len as usize).ok_or(Error::Corrupt)?;
                 if self.head_pos + geo.fp(h.len) > geo.erase {
@@ -118,7 +119,10 @@ impl<F: NorFlash> Store<F> {
                 let new = geo.sector_addr(g) + self.head_pos;
                 self.io.write_record(new, &h, data)?;
                 self.head_pos += geo.fp(h.len);
-                self.add_live(new, geo.fp(h.len));
+                // The records of the operation in progress are counted when it completes.
+                if !pending {
+                    self.add_live(new, geo.fp(h.len));
+                }
                 self.relocate(addr, new, &h);
             }
             Ok(())
@@ -127,35 +131,45 @@ impl<F: NorFlash> Store<F> {
         result
     }
 
-    /// Whether the record at `addr` must survive the reclaim of its sector.
-    fn is_live(&self, addr: u32, h: &RecHeader) -> bool {
+    /// Whether the record at `addr` must survive the reclaim of its sector: `None` if not, `Some(true)`
+    /// for a record of the operation in progress, `Some(false)` for a record of committed state.
+    fn liveness(&self, addr: u32, h: &RecHeader) -> Option<bool> {
         let pending_group = matches!(self.pending, Pending::Group { txn, .. } if txn == h.txn);
-        match h.kind {
+        let live = match h.kind {
             RecKind::Chunk | RecKind::Final => {
                 if let Pending::Write { fid, txn, pieces } = &self.pending
                     && *fid == h.fid
                     && *txn == h.txn
                 {
-                    return pieces.iter().any(|p| p.addr == addr);
+                    return pieces.iter().any(|p| p.addr == addr).then_some(true);
                 }
                 self.files
                     .get(&h.fid)
                     .is_some_and(|e| e.txn == h.txn && e.pieces().any(|p| p.addr == addr))
             }
-            // Everything a delete or a group commit could hide is older, hence already reclaimed.
-            RecKind::Del | RecKind::DelGroup | RecKind::Commit => pending_group,
-            // Copied while their wipe is on flash (even when the file was replaced since: harmless, and it
-            // keeps the wipe's list of keep records exact for the space accounting).
-            RecKind::Keep => pending_group || self.wipes.iter().any(|w| w.txn == h.txn),
+            // A delete hides only older versions, and the file was gone from the index (never copied
+            // again) the moment its record was written: what it hides lies before it, hence was already
+            // reclaimed. The same holds for a group commit, which is the last record of its group.
+            RecKind::Del | RecKind::Commit => false,
+            // Group records live as long as their commit: a DelGroup may precede copies of the data it
+            // deletes, made by collection during its group (see `Group`). Keep records are copied even
+            // when the file was replaced since: harmless, and it keeps the group's list exact for the
+            // space accounting.
+            RecKind::DelGroup | RecKind::Keep => self.groups.iter().any(|g| g.txn == h.txn),
+        };
+        if pending_group {
+            Some(true)
+        } else {
+            live.then_some(false)
         }
     }
 
     fn relocate(&mut self, old: u32, new: u32, h: &RecHeader) {
-        if h.kind == RecKind::Keep {
+        if matches!(h.kind, RecKind::Keep | RecKind::DelGroup) {
             for a in self
-                .wipes
+                .groups
                 .iter_mut()
-                .flat_map(|w| w.keeps.iter_mut())
+                .flat_map(|g| g.recs.iter_mut())
                 .filter(|a| **a == old)
             {
                 *a = new;

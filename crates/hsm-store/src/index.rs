@@ -40,14 +40,20 @@ impl Entry {
     }
 }
 
-/// A committed wipe (`Commit` with the wipe flag) still present on flash.
+/// A committed group (the `Commit` of a `retain`) still present on flash.
+///
+/// Its `DelGroup` or `Keep` records stay live until the sector holding the commit is reclaimed: a
+/// `DelGroup` must not disappear while data it deletes may still be on flash, and garbage collection
+/// running in the middle of the group may have copied that data past the `DelGroup` (the file was live
+/// until the commit). Everything the group hides lies before its commit, so it is gone with it.
 #[derive(Clone, Debug)]
-pub(crate) struct Wipe {
+pub(crate) struct Group {
     pub txn: u32,
     /// Sequence number of the sector holding the commit record.
     pub seq: u32,
-    /// Addresses of its keep records (live while the wipe is on flash).
-    pub keeps: Vec<u32>,
+    /// Addresses of its `DelGroup` or `Keep` records outside the commit's sector (those in it are
+    /// reclaimed with the commit, so never copied: they do not count as live).
+    pub recs: Vec<u32>,
 }
 
 /// The operation in progress: its records are live for the garbage collector although not committed.

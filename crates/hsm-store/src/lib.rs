@@ -116,8 +116,14 @@
 //!
 //! 1. open the reserve as a GC sector (`src` = tail's `seq`);
 //! 2. copy the tail's live records into it verbatim (same headers, same CRCs): records of each file's
-//!    current version, records of the operation in progress, Keep records of wipes still on flash;
-//!    Del/DelGroup/Commit records are dropped: everything they could hide is older, so already gone;
+//!    current version, records of the operation in progress, and the DelGroup and Keep records of
+//!    groups whose Commit is still on flash (in a later sector). Del and Commit records are dropped:
+//!    everything they hide was written before them and never copied after them (a file leaves the index
+//!    the moment its Del or the Commit is written), so it is already gone. A DelGroup is different: until
+//!    its Commit the file is live, and a GC step inside the group (a retain in a full store) may copy the
+//!    file's data past the DelGroup; that copy lies before the Commit, so the DelGroup is kept while the
+//!    Commit is on flash. Group records in the Commit's own sector are reclaimed with it and do not count
+//!    as live for the space accounting;
 //! 3. write the done mark;
 //! 4. erase the tail.
 //!

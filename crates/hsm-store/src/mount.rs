@@ -9,7 +9,7 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::format::{
     DONE_LEN, Geometry, RecKind, Records, SECTOR_HEADER_LEN, SectorHeader, SectorKind, crc32, done_mark,
 };
-use crate::index::{Entry, Piece, Wipe};
+use crate::index::{Entry, Group, Piece};
 use crate::io::Io;
 use crate::store::Log;
 use crate::{Error, Stats, Store};
@@ -190,9 +190,9 @@ impl<F: NorFlash> Store<F> {
     fn scan_with(&mut self, run: &[u32], buf: &mut Vec<u8>) -> Result<(), Error> {
         let geo = self.io.geo;
         let mut fids: BTreeMap<u16, FidScan> = BTreeMap::new();
-        let mut groups: Vec<(u16, u32)> = Vec::new();
+        let mut groups: Vec<(u16, u32, u32)> = Vec::new();
         let mut keeps: BTreeMap<(u16, u32), u32> = BTreeMap::new();
-        let mut commits: BTreeMap<u32, (bool, u32)> = BTreeMap::new();
+        let mut commits: BTreeMap<u32, (bool, u32, u32)> = BTreeMap::new();
         let mut max_txn = 0u32;
 
         // Pass 1: commits.
@@ -218,24 +218,24 @@ impl<F: NorFlash> Store<F> {
                         let st = fids.entry(h.fid).or_default();
                         st.max_del = st.max_del.max(Some(h.txn));
                     }
-                    RecKind::DelGroup => groups.push((h.fid, h.txn)),
+                    RecKind::DelGroup => groups.push((h.fid, h.txn, base + off)),
                     RecKind::Keep => {
                         keeps.insert((h.fid, h.txn), base + off);
                     }
                     RecKind::Commit => {
-                        commits.insert(h.txn, (h.off == 1, seq));
+                        commits.insert(h.txn, (h.off == 1, seq, idx));
                     }
                     RecKind::Chunk => {}
                 }
             }
         }
-        for (fid, txn) in groups {
+        for &(fid, txn, _) in &groups {
             if commits.contains_key(&txn) {
                 let st = fids.entry(fid).or_default();
                 st.max_del = st.max_del.max(Some(txn));
             }
         }
-        let wipes: Vec<u32> = commits.iter().filter(|(_, (w, _))| *w).map(|(t, _)| *t).collect();
+        let wipes: Vec<u32> = commits.iter().filter(|(_, (w, _, _))| *w).map(|(t, _)| *t).collect();
         let mut winners: BTreeMap<u16, (u32, u32, u32)> = BTreeMap::new();
         for (fid, st) in &fids {
             let Some((txn, addr, len)) = st.best else { continue };
@@ -318,17 +318,33 @@ impl<F: NorFlash> Store<F> {
             self.files.insert(fid, entry);
         }
         let fp0 = geo.fp(0);
-        self.wipes = commits
+        // Committed groups on flash: their group records outside the commit's sector stay live while the
+        // commit is on flash (the same rule as `Store::retain`).
+        let outside = |idx: u32| move |a: &u32| *a / geo.erase != idx;
+        self.groups = commits
             .iter()
-            .filter(|(_, (w, _))| *w)
-            .map(|(&txn, &(_, seq))| Wipe {
+            .map(|(&txn, &(wipe, seq, idx))| Group {
                 txn,
                 seq,
-                keeps: keeps.iter().filter(|((_, t), _)| *t == txn).map(|(_, &a)| a).collect(),
+                recs: if wipe {
+                    keeps
+                        .iter()
+                        .filter(|((_, t), _)| *t == txn)
+                        .map(|(_, &a)| a)
+                        .filter(outside(idx))
+                        .collect()
+                } else {
+                    groups
+                        .iter()
+                        .filter(|&&(_, t, _)| t == txn)
+                        .map(|&(_, _, a)| a)
+                        .filter(outside(idx))
+                        .collect()
+                },
             })
             .collect();
-        let keep_addrs: Vec<u32> = self.wipes.iter().flat_map(|w| w.keeps.iter().copied()).collect();
-        for a in keep_addrs {
+        let rec_addrs: Vec<u32> = self.groups.iter().flat_map(|g| g.recs.iter().copied()).collect();
+        for a in rec_addrs {
             self.add_live(a, fp0);
         }
         self.next_txn = u64::from(max_txn) + 1;

@@ -8,7 +8,7 @@ use core::mem;
 use embedded_storage::nor_flash::NorFlash;
 
 use crate::format::{MAX_FILES, MIN_CHUNK, RecHeader, RecKind, crc32};
-use crate::index::{Entry, Pending, Piece, Wipe};
+use crate::index::{Entry, Group, Pending, Piece};
 use crate::io::Io;
 use crate::space::DEL_RESERVE;
 use crate::{Error, Stats};
@@ -34,12 +34,12 @@ pub struct Store<F: NorFlash> {
     pub(crate) next_txn: u64,
     /// Sequence number for the first sector when the log is empty.
     pub(crate) next_seq: u32,
-    /// Footprint of the live records in each sector (exact for file data, an upper bound for keep
-    /// records); drives the space accounting.
+    /// Footprint of the live records in each sector (file data, and the group records of the committed
+    /// groups in `groups`); drives the space accounting.
     pub(crate) sector_live: Vec<u32>,
     /// `max_file_size`, computed at mount.
     pub(crate) max_file: usize,
-    pub(crate) wipes: Vec<Wipe>,
+    pub(crate) groups: Vec<Group>,
     pub(crate) pending: Pending,
     /// A flash operation failed during a change: the RAM state may not match the flash; remount.
     pub(crate) poisoned: bool,
@@ -59,7 +59,7 @@ impl<F: NorFlash> Store<F> {
             next_seq: 1,
             sector_live: alloc::vec![0; sectors],
             max_file: 0,
-            wipes: Vec::new(),
+            groups: Vec::new(),
             pending: Pending::None,
             poisoned: false,
             buf: Vec::new(),
@@ -284,17 +284,21 @@ impl<F: NorFlash> Store<F> {
                 self.account(&old, false);
             }
         }
-        if wipe && let Pending::Group { addrs, .. } = pending {
-            // The keep records (all but the commit) stay live while the wipe is on flash.
-            let keeps: Vec<u32> = addrs.get(..addrs.len().saturating_sub(1)).unwrap_or(&[]).to_vec();
+        if let Pending::Group { mut addrs, .. } = pending {
+            // The group records (all but the commit) stay live while the commit is on flash; those in the
+            // commit's sector go with it.
+            addrs.pop();
+            let head = self.head_idx();
+            let erase = self.io.geo.erase;
+            addrs.retain(|&a| a / erase != head);
             let fp0 = self.io.geo.fp(0);
-            for &a in &keeps {
+            for &a in &addrs {
                 self.add_live(a, fp0);
             }
-            self.wipes.push(Wipe {
+            self.groups.push(Group {
                 txn,
                 seq: self.log.head_seq(),
-                keeps,
+                recs: addrs,
             });
         }
         Ok(())
@@ -385,15 +389,19 @@ impl<F: NorFlash> Store<F> {
         };
         self.io.write_record(addr, &h, data)?;
         self.head_pos += geo.fp(len);
-        if let Pending::Write { pieces, .. } = &mut self.pending
-            && matches!(kind, RecKind::Chunk | RecKind::Final)
-        {
-            pieces.push(Piece {
-                addr,
-                off,
-                len,
-                verified: true,
-            });
+        match &mut self.pending {
+            Pending::Write { pieces, .. } if matches!(kind, RecKind::Chunk | RecKind::Final) => {
+                pieces.push(Piece {
+                    addr,
+                    off,
+                    len,
+                    verified: true,
+                });
+            }
+            Pending::Group { addrs, .. } if matches!(kind, RecKind::DelGroup | RecKind::Keep | RecKind::Commit) => {
+                addrs.push(addr);
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Model, Rng, random_op, state, summary};
+use common::{Model, Op, Rng, random_op, state, summary};
 use hsm_store::flash::{PowerCut, RamFlash};
 use hsm_store::{Error, Store};
 
@@ -16,6 +16,39 @@ struct Config {
     max_size: usize,
     /// Test every `stride`-th cut point of an operation (1 = all).
     stride: u64,
+    /// How operations are chosen.
+    ops_kind: Ops,
+}
+
+#[derive(Clone, Copy)]
+enum Ops {
+    /// `random_op`.
+    Random,
+    /// Cycles of: a few small writes, a write filling the store (`free_space` bytes), a `retain` that
+    /// deletes several files at once (DelGroup or wipe), then small writes and deletes that need garbage
+    /// collection in the full store. (A retain in a full store runs garbage collection in the middle of
+    /// its group, which once let its deleted files come back at the next remount.)
+    FullRetain,
+}
+
+/// The next operation of a `FullRetain` sequence (`free` is the store's `free_space`).
+fn full_retain_op(rng: &mut Rng, model: &Model, i: usize, fids: u16, free: usize) -> Op {
+    let fid = rng.below(u64::from(fids)) as u16;
+    match i % 9 {
+        0..=2 => Op::Write(fid, rng.bytes_below(48)),
+        3 => Op::Write(fid, rng.bytes(free)),
+        4 => {
+            // Deletes at least two files when there are.
+            let mut keep: Vec<u16> = model.keys().copied().filter(|_| rng.below(3) == 0).collect();
+            while model.len() - keep.len() < 2 && !keep.is_empty() {
+                keep.pop();
+            }
+            Op::Retain(keep)
+        }
+        5 | 7 => Op::Write(fid, rng.bytes_below(24)),
+        6 => Op::Delete(model.keys().next().copied().unwrap_or(fid)),
+        _ => Op::Delete(fid),
+    }
 }
 
 fn image<const W: usize, const E: usize>(store: Store<PowerCut<RamFlash<W, E>>>) -> Vec<u8> {
@@ -55,7 +88,15 @@ fn run<const W: usize, const E: usize>(cfg: &Config) -> (u64, u64) {
     let (mut cuts, mut recoveries) = (0u64, 0u64);
     let (mut full, mut written, mut erased, mut files_max) = (0u64, 0u64, 0u64, 0usize);
     for i in 0..cfg.ops {
-        let op = random_op(&mut rng, &model, cfg.fids, cfg.max_size, &boundaries);
+        let op = match cfg.ops_kind {
+            Ops::Random => random_op(&mut rng, &model, cfg.fids, cfg.max_size, &boundaries),
+            Ops::FullRetain => {
+                let free = Store::mount(RamFlash::<W, E>::from_image(flash.as_bytes().to_vec()))
+                    .unwrap()
+                    .free_space();
+                full_retain_op(&mut rng, &model, i, cfg.fids, free.min(cfg.max_size))
+            }
+        };
         let before_img = flash.as_bytes().to_vec();
         // Reference run: count the flash operations of this store operation.
         let mut s = Store::mount(PowerCut::counting(RamFlash::<W, E>::from_image(before_img.clone()))).unwrap();
@@ -71,6 +112,16 @@ fn run<const W: usize, const E: usize>(cfg: &Config) -> (u64, u64) {
             "session state after op {i} {}",
             op.describe()
         );
+        // The session's space accounting matches the one mount rebuilds from the flash.
+        let free = s.free_space();
+        let mut m = Store::mount(RamFlash::<W, E>::from_image(s.flash_mut().inner().as_bytes().to_vec())).unwrap();
+        assert_eq!(
+            free,
+            m.free_space(),
+            "op {i} {}: free_space differs after a remount",
+            op.describe()
+        );
+        assert_eq!(state(&mut m).unwrap(), after, "remount after op {i} {}", op.describe());
         written += s.stats().bytes_written;
         erased += s.stats().sectors_erased;
         files_max = files_max.max(after.values().map(Vec::len).sum());
@@ -157,6 +208,7 @@ fn power_cut_every_operation_write_size_1() {
         fids: 6,
         max_size: 70 * 1024,
         stride: 1,
+        ops_kind: Ops::Random,
     };
     report("W=1", run::<1, 4096>(&cfg));
 }
@@ -171,6 +223,7 @@ fn power_cut_every_operation_small_sectors() {
         fids: 8,
         max_size: 12 * 1024,
         stride: 1,
+        ops_kind: Ops::Random,
     };
     report("E=1024", run::<1, 1024>(&cfg));
 }
@@ -185,6 +238,7 @@ fn power_cut_tiny_stores() {
         fids: 4,
         max_size: 700,
         stride: 1,
+        ops_kind: Ops::Random,
     };
     report("S=2", run::<1, 1024>(&cfg));
     let cfg = Config {
@@ -194,6 +248,7 @@ fn power_cut_tiny_stores() {
         fids: 5,
         max_size: 1200,
         stride: 1,
+        ops_kind: Ops::Random,
     };
     report("S=3", run::<1, 1024>(&cfg));
     let cfg = Config {
@@ -203,6 +258,7 @@ fn power_cut_tiny_stores() {
         fids: 5,
         max_size: 3000,
         stride: 1,
+        ops_kind: Ops::Random,
     };
     report("S=2 W=4", run::<4, 4096>(&cfg));
 }
@@ -216,6 +272,7 @@ fn power_cut_write_size_4() {
         fids: 6,
         max_size: 70 * 1024,
         stride: 1,
+        ops_kind: Ops::Random,
     };
     report("W=4", run::<4, 4096>(&cfg));
 }
@@ -229,6 +286,7 @@ fn power_cut_write_size_256() {
         fids: 6,
         max_size: 70 * 1024,
         stride: 1,
+        ops_kind: Ops::Random,
     };
     report("W=256", run::<256, 4096>(&cfg));
 }
@@ -244,6 +302,7 @@ fn power_cut_heavy() {
             fids: 10,
             max_size: 70 * 1024,
             stride: 1,
+            ops_kind: Ops::Random,
         };
         report("heavy W=1", run::<1, 4096>(&cfg));
         let cfg = Config {
@@ -253,7 +312,54 @@ fn power_cut_heavy() {
             fids: 10,
             max_size: 8 * 1024,
             stride: 1,
+            ops_kind: Ops::Random,
         };
         report("heavy E=1024", run::<1, 1024>(&cfg));
     }
+}
+
+#[test]
+fn power_cut_retain_in_full_store() {
+    // A retain of several files in a full store (garbage collection inside the group), then more
+    // operations, a cut at every flash operation.
+    let cfg = Config {
+        seed: 8,
+        sectors: 8,
+        ops: 160,
+        fids: 8,
+        max_size: 64 * 1024,
+        stride: 1,
+        ops_kind: Ops::FullRetain,
+    };
+    report("full retain W=1", run::<1, 4096>(&cfg));
+    let cfg = Config {
+        seed: 9,
+        sectors: 6,
+        ops: 160,
+        fids: 10,
+        max_size: 64 * 1024,
+        stride: 1,
+        ops_kind: Ops::FullRetain,
+    };
+    report("full retain W=256", run::<256, 4096>(&cfg));
+    let cfg = Config {
+        seed: 10,
+        sectors: 12,
+        ops: 200,
+        fids: 12,
+        max_size: 64 * 1024,
+        stride: 1,
+        ops_kind: Ops::FullRetain,
+    };
+    report("full retain E=1024", run::<1, 1024>(&cfg));
+    let cfg = Config {
+        seed: 11,
+        sectors: 3,
+        ops: 160,
+        fids: 6,
+        max_size: 64 * 1024,
+        stride: 1,
+        ops_kind: Ops::FullRetain,
+    };
+    report("full retain S=3 W=4", run::<4, 1024>(&cfg));
 }
