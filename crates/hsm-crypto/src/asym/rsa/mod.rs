@@ -328,7 +328,12 @@ impl RsaPrivateKey {
         if hash.len() != alg.output_len() {
             return Err(Error::InvalidInput);
         }
-        with_digest!(alg, D => self.inner.sign_with_rng(rng, Pss::<D>::new(), hash)).map_err(|_| Error::InvalidInput)
+        // Salt as long as the hash when it fits, else the longest that does (RFC 8017 §9.1.1 step 3:
+        // emLen ≥ hLen + sLen + 2), as mbedTLS's MBEDTLS_RSA_SALT_LEN_ANY: RSA-1024 with SHA-512 gets 62.
+        let em_len = self.bits().saturating_sub(1).div_ceil(8);
+        let salt = alg.output_len().min(em_len.saturating_sub(alg.output_len() + 2));
+        with_digest!(alg, D => self.inner.sign_with_rng(rng, Pss::<D>::new_with_salt(salt), hash))
+            .map_err(|_| Error::InvalidInput)
     }
 
     /// RSAES-PKCS1-v1_5 decryption with implicit rejection (module docs): a wrong padding yields
