@@ -875,3 +875,11 @@ macro_rules! apdu_script_binary {
         env!("CARGO_BIN_EXE_apdu-script")
     };
 }
+
+/// The `p11-bench` helper of this package (for tests of this package).
+#[macro_export]
+macro_rules! p11_bench_binary {
+    () => {
+        env!("CARGO_BIN_EXE_p11-bench")
+    };
+}

@@ -320,5 +320,21 @@ fn bench(count: u32) -> Result<(), String> {
             "--test-threads=1",
         ],
         &[("HSM_E2E_REQUIRE", "1"), ("HSM_E2E_BENCH_COUNT", &count)],
+    )?;
+    println!("xtask: PKCS#11 signatures per second, the virtual card (OpenSC module) next to SoftHSM2");
+    steps::run_cargo(
+        &root,
+        &[
+            "test",
+            "--quiet",
+            "--release",
+            "-p",
+            "hsm-e2e",
+            "--test",
+            "bench_pkcs11",
+            "--",
+            "--nocapture",
+        ],
+        &[("HSM_E2E_REQUIRE", "1")],
     )
 }
