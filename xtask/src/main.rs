@@ -195,8 +195,9 @@ fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
             .is_ok_and(|o| o.status.success());
         let run = |args: &[&str]| steps::run_cargo(root, args, &[("HSM_E2E_REQUIRE", "1")]);
         if nextest {
-            run(&["nextest", "run", "--workspace", "--no-fail-fast"])?;
-            run(&["test", "--workspace", "--doc"])
+            // Doc tests first, so the last test-runner summary CI reads is nextest's count of every test.
+            run(&["test", "--workspace", "--doc"])?;
+            run(&["nextest", "run", "--workspace", "--no-fail-fast"])
         } else {
             run(&["test", "--workspace", "--no-fail-fast"])
         }
