@@ -1,9 +1,6 @@
 //! Files beyond what OpenSC's tools send: a 70 KB file written with 32-bit offsets through PC/SC and
 //! read back in extended-length chunks, surviving a restart of the card.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use hsm_e2e::{Env, apdu_script_binary, assert_same_bytes};
 
 const SELECT: &str = "00A4040C0BE82B0601040181C31F0201";
@@ -11,29 +8,7 @@ const VERIFY: &str = "0020008106363438323139";
 
 /// Runs APDUs through the card in reader 0 and returns the responses (data ‖ SW) as hex.
 fn script(env: &Env, apdus: &[String]) -> Vec<String> {
-    let mut command = env.ns_command(apdu_script_binary!());
-    command.args(["--reader", &Env::reader_name(0)]);
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("start apdu-script");
-    let mut stdin = child.stdin.take().expect("stdin");
-    for a in apdus {
-        writeln!(stdin, "{a}").expect("write APDU");
-    }
-    drop(stdin);
-    let out = child.wait_with_output().expect("apdu-script");
-    assert!(
-        out.status.success(),
-        "apdu-script failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        env.diagnostics()
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    env.apdu_script(apdu_script_binary!(), 0, apdus)
 }
 
 fn read_back(env: &Env, fid: &str, len: usize) -> Vec<u8> {
