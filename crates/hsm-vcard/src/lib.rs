@@ -50,4 +50,9 @@ impl<P: Platform> vpcd::VirtualCard for HsmCard<P> {
         let len = self.card.transmit(apdu, &mut self.out);
         self.out.get(..len).unwrap_or(&self.out)
     }
+
+    fn forget(&mut self) {
+        // The last response may hold plaintext (a decrypted secret, a private data object).
+        zeroize::Zeroize::zeroize(&mut self.out[..]);
+    }
 }

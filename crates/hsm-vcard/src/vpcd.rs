@@ -37,6 +37,8 @@ pub trait VirtualCard {
     fn reset(&mut self);
     /// Processes one command APDU and returns the response APDU (data and status word).
     fn transmit(&mut self, apdu: &[u8]) -> &[u8];
+    /// Clears the last response once it has been sent (it may hold secrets).
+    fn forget(&mut self) {}
 }
 
 /// How the vpcd client behaves.
@@ -220,7 +222,12 @@ impl Session {
                 );
             }
             self.frames += 1;
-            self.handle_frame(card)?;
+            let handled = self.handle_frame(card);
+            // The command may have carried a PIN, the response plaintext: neither stays in memory.
+            zeroize::Zeroize::zeroize(&mut self.frame);
+            zeroize::Zeroize::zeroize(&mut self.reply);
+            card.forget();
+            handled?;
         }
     }
 
