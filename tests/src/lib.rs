@@ -698,6 +698,18 @@ pub fn path_str(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// Fails with every collected failure listed (table-driven tests collect them instead of stopping at
+/// the first).
+#[track_caller]
+pub fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// Whether `sc-hsm-tool --initialize` reported success (it exits 0 either way).
 pub fn initialize_succeeded(out: &Output) -> bool {
     out.success() && !out.text().to_lowercase().contains("fail") && !out.contains("rror")

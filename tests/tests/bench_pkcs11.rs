@@ -29,12 +29,11 @@ fn pkcs11_sign_rate_card_and_softhsm() {
     env.keypairgen("EC:prime256v1", "01", "bench-ec").ok();
     env.keypairgen("rsa:2048", "02", "bench-rsa").ok();
     let module = env.pkcs11_module().to_string_lossy().to_string();
-    let mut lines = Vec::new();
-    for (id, mechanism) in [("01", "ecdsa"), ("02", "sha256-rsa-pkcs")] {
-        let mut command = env.ns_command(p11_bench_binary!());
+    // One p11-bench run per key: the card's tokens through OpenSC in the namespace, SoftHSM2 outside.
+    let bench = |mut command: Command, module: &str, token: Option<&str>, id: &str, mechanism: &str| {
         command.args([
             "--module",
-            &module,
+            module,
             "--pin",
             USER_PIN,
             "--id",
@@ -43,8 +42,22 @@ fn pkcs11_sign_rate_card_and_softhsm() {
             mechanism,
         ]);
         command.args(["--count", &count()]);
-        let out = command.output().expect("run p11-bench");
-        lines.push(format!("pico-hsm-vcard: {}", check(out, &format!("card {mechanism}"))));
+        if let Some(token) = token {
+            command.args(["--token", token]);
+        }
+        check(
+            command.output().expect("run p11-bench"),
+            &format!("{module} {mechanism}"),
+        )
+    };
+    let keys = [("01", "ecdsa"), ("02", "sha256-rsa-pkcs")];
+    let mut lines = Vec::new();
+    for (id, mechanism) in keys {
+        let command = env.ns_command(p11_bench_binary!());
+        lines.push(format!(
+            "pico-hsm-vcard: {}",
+            bench(command, &module, None, id, mechanism)
+        ));
     }
 
     if !std::path::Path::new(SOFTHSM).exists() {
@@ -53,11 +66,12 @@ fn pkcs11_sign_rate_card_and_softhsm() {
         let dir = env.dir().join("softhsm");
         std::fs::create_dir_all(dir.join("tokens")).unwrap();
         let conf = dir.join("softhsm2.conf");
+        let tokendir = dir.join("tokens");
         std::fs::write(
             &conf,
             format!(
                 "directories.tokendir = {}\nobjectstore.backend = file\n",
-                dir.join("tokens").display()
+                tokendir.display()
             ),
         )
         .unwrap();
@@ -72,61 +86,38 @@ fn pkcs11_sign_rate_card_and_softhsm() {
                 "{program} {args:?}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            out
         };
-        softhsm(
-            "softhsm2-util",
-            &[
-                "--init-token",
-                "--free",
-                "--label",
+        let init = [
+            "--init-token",
+            "--free",
+            "--label",
+            "bench",
+            "--pin",
+            USER_PIN,
+            "--so-pin",
+            "1234567890",
+        ];
+        softhsm("softhsm2-util", &init);
+        for (key_type, id) in [("EC:prime256v1", "01"), ("rsa:2048", "02")] {
+            let login = [
+                "--module",
+                SOFTHSM,
+                "--token-label",
                 "bench",
+                "--login",
                 "--pin",
                 USER_PIN,
-                "--so-pin",
-                "1234567890",
-            ],
-        );
-        for (key_type, id) in [("EC:prime256v1", "01"), ("rsa:2048", "02")] {
-            softhsm(
-                "pkcs11-tool",
-                &[
-                    "--module",
-                    SOFTHSM,
-                    "--token-label",
-                    "bench",
-                    "--login",
-                    "--pin",
-                    USER_PIN,
-                    "--keypairgen",
-                    "--key-type",
-                    key_type,
-                    "--id",
-                    id,
-                ],
-            );
+            ];
+            let mut args = login.to_vec();
+            args.extend(["--keypairgen", "--key-type", key_type, "--id", id]);
+            softhsm("pkcs11-tool", &args);
         }
-        for (id, mechanism) in [("01", "ecdsa"), ("02", "sha256-rsa-pkcs")] {
-            let out = Command::new(p11_bench_binary!())
-                .args([
-                    "--module",
-                    SOFTHSM,
-                    "--token",
-                    "bench",
-                    "--pin",
-                    USER_PIN,
-                    "--id",
-                    id,
-                    "--mechanism",
-                    mechanism,
-                ])
-                .args(["--count", &count()])
-                .env("SOFTHSM2_CONF", &conf)
-                .output()
-                .expect("run p11-bench");
+        for (id, mechanism) in keys {
+            let mut command = Command::new(p11_bench_binary!());
+            command.env("SOFTHSM2_CONF", &conf);
             lines.push(format!(
                 "SoftHSM2:       {}",
-                check(out, &format!("SoftHSM2 {mechanism}"))
+                bench(command, SOFTHSM, Some("bench"), id, mechanism)
             ));
         }
     }

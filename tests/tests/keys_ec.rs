@@ -228,12 +228,7 @@ fn every_opensc_curve_keypairgen_ecdsa_and_ecdh() {
     for (curve, id) in CURVES.iter().zip(&ids) {
         exercise(&env, curve, id, &data, &mut failures);
     }
-    assert!(
-        failures.is_empty(),
-        "{} failure(s):\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    hsm_e2e::assert_no_failures(&failures);
 }
 
 /// A signature of other data, or by another key, does not verify: the checks above are not vacuous.

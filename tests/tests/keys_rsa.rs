@@ -246,12 +246,7 @@ fn exercise(bits: usize) {
 
     let failures = c.failures;
     eprintln!("RSA-{bits}: {:?}", started.elapsed());
-    assert!(
-        failures.is_empty(),
-        "{} failure(s):\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    hsm_e2e::assert_no_failures(&failures);
 }
 
 #[test]

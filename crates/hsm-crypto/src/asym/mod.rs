@@ -240,22 +240,11 @@ impl Curve {
     /// `ec_get_curve_from_prime` does no normalisation). For the Curve25519 and Curve448 primes
     /// this gives the Montgomery curve; [`Curve::identify`] tells Edwards apart by the generator.
     pub fn from_prime(prime: &[u8]) -> Option<Curve> {
-        // Ed* share the prime with X*, and X* come first in upstream's table.
-        const BY_PRIME: [Curve; 12] = [
-            Curve::Secp192r1,
-            Curve::Secp224r1,
-            Curve::Secp256r1,
-            Curve::Secp384r1,
-            Curve::Secp521r1,
-            Curve::BrainpoolP256r1,
-            Curve::BrainpoolP384r1,
-            Curve::BrainpoolP512r1,
-            Curve::Secp192k1,
-            Curve::Secp256k1,
-            Curve::X25519,
-            Curve::X448,
-        ];
-        BY_PRIME.iter().copied().find(|c| c.params().p == prime)
+        // Ed* share the prime with X*, which is what upstream's table maps the prime to.
+        ALL.iter()
+            .copied()
+            .filter(|c| c.kind() != CurveKind::Edwards)
+            .find(|c| c.params().p == prime)
     }
 
     /// Identifies the curve of a GENERATE ASYMMETRIC KEY PAIR request from the `81` prime and the
