@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use hsm_apdu::tlv;
 use hsm_e2e::{Env, apdu_script_binary, assert_same_bytes, path_str};
 
 const SELECT: &str = "00A4040C0BE82B0601040181C31F0201";
@@ -30,46 +31,21 @@ const SPKI_X25519: &str = "302a300506032b656e032100";
 const SPKI_X448: &str = "3042300506032b656f033900";
 const SPKI_P224: &str = "304e301006072a8648ce3d020106052b81040021033a00";
 
-/// One BER-TLV: tag, whole encoding, value.
-struct Tlv<'a> {
-    tag: u16,
-    raw: &'a [u8],
-    value: &'a [u8],
-}
-
-/// Parses the TLVs in `data` (1- or 2-byte tags, lengths up to `82 xx xx`).
-fn tlvs(mut data: &[u8]) -> Vec<Tlv<'_>> {
-    let mut out = Vec::new();
-    while !data.is_empty() {
-        let start = data;
-        let (tag, rest) = if data[0] & 0x1F == 0x1F {
-            (u16::from_be_bytes([data[0], data[1]]), &data[2..])
-        } else {
-            (u16::from(data[0]), &data[1..])
-        };
-        let (len, rest) = match rest[0] {
-            0x81 => (usize::from(rest[1]), &rest[2..]),
-            0x82 => (usize::from(u16::from_be_bytes([rest[1], rest[2]])), &rest[3..]),
-            n if n < 0x80 => (usize::from(n), &rest[1..]),
-            n => panic!("unsupported length byte {n:02X}"),
-        };
-        let header = start.len() - rest.len();
-        out.push(Tlv {
-            tag,
-            raw: &start[..header + len],
-            value: &rest[..len],
-        });
-        data = &rest[len..];
-    }
-    out
-}
-
-/// The first TLV with `tag` in `data`; panics when missing.
-fn find(data: &[u8], tag: u16) -> Tlv<'_> {
-    tlvs(data)
-        .into_iter()
-        .find(|t| t.tag == tag)
+/// The value of the first top-level TLV with `tag` in `data` (hsm-apdu's BER-TLV reader); panics when
+/// missing or malformed.
+fn find(data: &[u8], tag: u16) -> &[u8] {
+    tlv::find(data, tag)
+        .ok()
+        .flatten()
         .unwrap_or_else(|| panic!("tag {tag:X} missing in {}", hex::encode(data)))
+}
+
+/// `tag ‖ length ‖ value` again, for a TLV found by [`find`] (what a signature covers).
+fn encoded(tag: u16, value: &[u8]) -> Vec<u8> {
+    let mut header = [0u8; 7];
+    let mut v = tlv::header(tag, value.len(), &mut header).to_vec();
+    v.extend_from_slice(value);
+    v
 }
 
 /// An extended-length command APDU with Le = maximum (responses can exceed 256 bytes).
@@ -78,14 +54,8 @@ fn apdu(header: &str, data: &[u8]) -> String {
 }
 
 fn tlv(tag: &str, value: &[u8]) -> Vec<u8> {
-    let mut v = hex::decode(tag).unwrap();
-    match value.len() {
-        n if n < 0x80 => v.push(n as u8),
-        n if n < 0x100 => v.extend([0x81, n as u8]),
-        n => v.extend([0x82, (n >> 8) as u8, n as u8]),
-    }
-    v.extend_from_slice(value);
-    v
+    let tag = u16::from_str_radix(tag, 16).unwrap();
+    encoded(tag, value)
 }
 
 /// The GENERATE ASYMMETRIC KEY PAIR data for the curve with prime `p` and generator `g` (if any).
@@ -137,11 +107,9 @@ impl Card {
     /// the inner request (`7F21`) value.
     fn generate(&self, id: u8, template: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let response = self.ok(apdu(&format!("0046{id:02X}00"), template));
-        let outer = find(&response, 0x67);
-        let inner = find(outer.value, 0x7F21);
-        let body = find(inner.value, 0x7F4E);
-        let public = find(body.value, 0x7F49);
-        (public.value.to_vec(), inner.value.to_vec())
+        let inner = find(find(&response, 0x67), 0x7F21);
+        let public = find(find(inner, 0x7F4E), 0x7F49);
+        (public.to_vec(), inner.to_vec())
     }
 
     fn file(&self, name: &str, content: &[u8]) -> PathBuf {
@@ -225,11 +193,11 @@ impl Card {
 fn eddsa(curve: &str, p: &str, g: &str, spki: &str, key_len: usize, sig_len: usize) {
     let Some(card) = Card::start() else { return };
     let (public_template, inner) = card.generate(1, &ec_template(p, Some(g)));
-    let public = find(&public_template, 0x84).value.to_vec();
+    let public = find(&public_template, 0x84).to_vec();
     assert_eq!(public.len(), key_len, "{curve} public key length");
     assert_same_bytes(
         &format!("{curve} prime in the CV request"),
-        find(&public_template, 0x81).value,
+        find(&public_template, 0x81),
         &hex::decode(p).unwrap(),
     );
     let public_der = card.file(&format!("{curve}.der"), &[hex::decode(spki).unwrap(), public].concat());
@@ -245,8 +213,8 @@ fn eddsa(curve: &str, p: &str, g: &str, spki: &str, key_len: usize, sig_len: usi
     .ok();
 
     // The proof of possession: EdDSA over the certificate body.
-    let body = find(&inner, 0x7F4E).raw.to_vec();
-    let self_sig = find(&inner, 0x5F37).value.to_vec();
+    let body = encoded(0x7F4E, find(&inner, 0x7F4E));
+    let self_sig = find(&inner, 0x5F37).to_vec();
     assert_eq!(self_sig.len(), sig_len, "{curve} self-signature length");
     card.verify_eddsa(&format!("{curve}-self"), &public_der, &body, &self_sig);
 
@@ -308,7 +276,7 @@ fn ed448_keygen_and_eddsa_verified_by_openssl() {
 fn xdh(curve: &str, p: &str, g: &str, spki: &str, len: usize) {
     let Some(card) = Card::start() else { return };
     let (public_template, _) = card.generate(1, &ec_template(p, Some(g)));
-    let public = find(&public_template, 0x84).value.to_vec();
+    let public = find(&public_template, 0x84).to_vec();
     assert_eq!(public.len(), len, "{curve} public key length");
     let public_der = card.file(&format!("{curve}.der"), &[hex::decode(spki).unwrap(), public].concat());
     let (peer, peer_public) = card.peer("peer", &["-algorithm", curve], len);
@@ -344,7 +312,7 @@ fn x448_keygen_and_ecdh_equal_to_openssl() {
 fn secp224r1_keygen_ecdsa_and_ecdh_through_apdus() {
     let Some(card) = Card::start() else { return };
     let (public_template, _) = card.generate(1, &ec_template(P224, None));
-    let point = find(&public_template, 0x86).value.to_vec();
+    let point = find(&public_template, 0x86).to_vec();
     assert_eq!(point.len(), 57, "P-224 point length");
     assert_eq!(point[0], 0x04);
     let public_der = card.file("p224.der", &[hex::decode(SPKI_P224).unwrap(), point].concat());
