@@ -305,37 +305,25 @@ fn bench(count: u32) -> Result<(), String> {
         ],
         &[],
     )?;
-    println!("xtask: through a private pcscd + vpcd (pcsc crate client)");
-    steps::run_cargo(
-        &root,
-        &[
+    // The end-to-end measurements are tests of hsm-e2e that print their figures.
+    let e2e = |test: &str, env: &[(&str, &str)]| {
+        let args = [
             "test",
             "--quiet",
             "--release",
             "-p",
             "hsm-e2e",
             "--test",
-            "latency",
+            test,
             "--",
             "--nocapture",
+            // One measurement at a time, so they do not disturb each other.
             "--test-threads=1",
-        ],
-        &[("HSM_E2E_REQUIRE", "1"), ("HSM_E2E_BENCH_COUNT", &count)],
-    )?;
+        ];
+        steps::run_cargo(&root, &args, env)
+    };
+    println!("xtask: through a private pcscd + vpcd (pcsc crate client)");
+    e2e("latency", &[("HSM_E2E_REQUIRE", "1"), ("HSM_E2E_BENCH_COUNT", &count)])?;
     println!("xtask: PKCS#11 signatures per second, the virtual card (OpenSC module) next to SoftHSM2");
-    steps::run_cargo(
-        &root,
-        &[
-            "test",
-            "--quiet",
-            "--release",
-            "-p",
-            "hsm-e2e",
-            "--test",
-            "bench_pkcs11",
-            "--",
-            "--nocapture",
-        ],
-        &[("HSM_E2E_REQUIRE", "1")],
-    )
+    e2e("bench_pkcs11", &[("HSM_E2E_REQUIRE", "1")])
 }
