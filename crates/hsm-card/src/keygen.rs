@@ -48,15 +48,13 @@ fn parse(data: &[u8]) -> Result<Request<'_>, Status> {
     };
     for item in tlv::Reader::new(data) {
         let item = item?;
+        if req.meta.take(item.tag, item.value)? {
+            continue;
+        }
         match (item.tag, item.value) {
             (0x7F49, t) => template = Some(t),
             (0x42, car) => req.car = Some(car),
             (0x5F20, chr) => req.chr = Some(chr),
-            (0x90, &[a, b, c, d]) => req.meta.counter = Some(u32::from_be_bytes([a, b, c, d])),
-            (0x91, a) if !a.is_empty() => req.meta.algorithms = Some(a.to_vec()),
-            (0x92, &[d]) => req.meta.domain = Some(d),
-            (0x93, o) => req.meta.opaque = Some(o.to_vec()),
-            (0x90..=0x92, _) => return Err(Status::WrongLength),
             _ => {}
         }
     }
@@ -94,14 +92,7 @@ fn parse(data: &[u8]) -> Result<Request<'_>, Status> {
 /// the slot number in ASCII decimal (reference §3.12), path `CCxx`, the key size; RSA keys are a
 /// `SEQUENCE` (30), EC keys `[0]` (A0), as OpenSC's `sc_pkcs15_decode_prkdf_entry` expects.
 pub(crate) fn default_prkd(id: u8, rsa: bool, bits: usize) -> Vec<u8> {
-    let mut key_id = Vec::with_capacity(3);
-    if id >= 100 {
-        key_id.push(b'0' + id / 100);
-    }
-    if id >= 10 {
-        key_id.push(b'0' + (id / 10) % 10);
-    }
-    key_id.push(b'0' + id % 10);
+    let key_id = ascii_id(id);
     // CommonObjectAttributes: flags = private.
     let common = cvc::tlv(0x30, &[0x03, 0x02, 0x07, 0x80]);
     let mut key_attrs = cvc::tlv(0x04, &key_id);
@@ -113,19 +104,35 @@ pub(crate) fn default_prkd(id: u8, rsa: bool, bits: usize) -> Vec<u8> {
     }
     let common_key = cvc::tlv(0x30, &key_attrs);
     let path = cvc::tlv(0x30, &cvc::tlv(0x04, &[prefix::KEY, id]));
-    let size = u16::try_from(bits).unwrap_or(u16::MAX).to_be_bytes();
-    let size = match size {
-        [0, lo] if lo < 0x80 => alloc::vec![lo],
-        [hi, lo] if hi < 0x80 => alloc::vec![hi, lo],
-        [hi, lo] => alloc::vec![0, hi, lo],
-    };
     let mut specific = path;
-    cvc::put(&mut specific, 0x02, &size);
+    cvc::put(&mut specific, 0x02, &der_uint(bits));
     let typed = cvc::tlv(0xA1, &cvc::tlv(0x30, &specific));
     let mut body = common;
     body.extend_from_slice(&common_key);
     body.extend_from_slice(&typed);
     cvc::tlv(if rsa { 0x30 } else { 0xA0 }, &body)
+}
+
+/// A key slot number in ASCII decimal: upstream's key id in descriptions.
+pub(crate) fn ascii_id(id: u8) -> Vec<u8> {
+    let mut key_id = Vec::with_capacity(3);
+    if id >= 100 {
+        key_id.push(b'0' + id / 100);
+    }
+    if id >= 10 {
+        key_id.push(b'0' + (id / 10) % 10);
+    }
+    key_id.push(b'0' + id % 10);
+    key_id
+}
+
+/// The value of a DER INTEGER holding `n` (at most 16 bits; larger values saturate).
+pub(crate) fn der_uint(n: usize) -> Vec<u8> {
+    match u16::try_from(n).unwrap_or(u16::MAX).to_be_bytes() {
+        [0, lo] if lo < 0x80 => alloc::vec![lo],
+        [hi, lo] if hi < 0x80 => alloc::vec![hi, lo],
+        [hi, lo] => alloc::vec![0, hi, lo],
+    }
 }
 
 impl<P: Platform> App<P> {
@@ -139,9 +146,7 @@ impl<P: Platform> App<P> {
         if self.session.mkek.is_none() {
             return Err(Status::ExecutionError);
         }
-        if req.meta.counter.is_none() && self.device_options()? & KEY_COUNTER_ALL != 0 {
-            req.meta.counter = Some(DEFAULT_COUNTER);
-        }
+        self.apply_default_counter(&mut req.meta)?;
         let (key, public, bits, is_rsa) = self.generate(&req.spec)?;
         let device = self.device_key()?.ok_or(Status::ExecutionError)?;
         let device_public = hsm_crypto::ec::p256_public(&device).ok_or(Status::ExecutionError)?;
@@ -161,13 +166,18 @@ impl<P: Platform> App<P> {
             return Err(Status::WrongLength);
         }
 
-        // Metadata first: a power cut before the key lands leaves the old key under the new,
-        // possibly stricter, policy rather than a new key without its policy.
-        self.write_key_metadata(id, &req.meta)?;
-        self.store_private_key(id, &key)?;
-        self.write_file(u16::from_be_bytes([prefix::PRKD, id]), &default_prkd(id, is_rsa, bits))?;
+        self.install_key(id, &req.meta, &key, &default_prkd(id, is_rsa, bits))?;
         self.write_file(u16::from_be_bytes([prefix::EE_CERT, id]), &request)?;
         reply.extend(&request)?;
+        Ok(())
+    }
+
+    /// Gives `meta` the default use counter when the KEY_COUNTER_ALL option is on and the
+    /// request set none (reference §6.7).
+    pub(crate) fn apply_default_counter(&mut self, meta: &mut Metadata) -> Result<(), Status> {
+        if meta.counter.is_none() && self.device_options()? & KEY_COUNTER_ALL != 0 {
+            meta.counter = Some(DEFAULT_COUNTER);
+        }
         Ok(())
     }
 
@@ -213,6 +223,7 @@ impl<P: Platform> App<P> {
             PrivateKey::Rsa(k) => k
                 .sign_pkcs1v15(hsm_crypto::asym::rsa::HashAlg::Sha256, &hash, self.drbg()?)
                 .map_err(|_| Status::ExecutionError),
+            PrivateKey::Secret(_) => Err(Status::ExecutionError),
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! * `CCxx` (main store): the key, sealed under the MKEK with the FID as associated data.
 //!   Plaintext: EC = `mbedTLS group id ‖ private key` (reference §6.4); RSA = `00 ‖ e (4 bytes,
-//!   big-endian) ‖ P ‖ Q` (P and Q of equal length). Group id 0 is `MBEDTLS_ECP_DP_NONE`, so the
-//!   first byte tells the key type; unlike upstream the exponent is kept (DESIGN §5).
+//!   big-endian) ‖ P ‖ Q` (P and Q of equal length); secret (AES, HMAC, KDF) keys = `80 ‖ key`.
+//!   Group id 0 is `MBEDTLS_ECP_DP_NONE` and no group id reaches 0x80, so the first byte tells the
+//!   key type; unlike upstream the RSA exponent is kept (DESIGN §5).
 //! * `D0xx` (main store, internal): metadata TLVs `91` (allowed algorithms), `92` (key domain),
 //!   `93` (opaque), written at generation and rarely changed.
 //! * `CCxx` in the counters store: the use counter `90` (4 bytes, big-endian), a hot counter that
@@ -22,12 +23,19 @@ use crate::{App, Platform};
 
 /// First byte of an RSA key record (no mbedTLS group has id 0).
 const RECORD_RSA: u8 = 0x00;
+/// First byte of a secret-key record.
+const RECORD_SECRET: u8 = 0x80;
+/// Longest secret key a record holds (upstream's AES keys are at most 64 bytes; HMAC and KDF
+/// keys of other lengths come from tests and, later, imports).
+pub(crate) const MAX_SECRET_KEY: usize = 256;
 
-/// A loaded private key.
+/// A loaded private or secret key.
 pub(crate) enum PrivateKey {
     Ec(EcPrivateKey),
     #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
     Rsa(alloc::boxed::Box<RsaPrivateKey>),
+    /// Secret key bytes: AES (16, 24, 32), AES-XTS (64), or any length for HMAC and the KDFs.
+    Secret(Zeroizing<Vec<u8>>),
 }
 
 /// The plaintext of a key record.
@@ -46,6 +54,10 @@ pub(crate) fn encode(key: &PrivateKey) -> Result<Zeroizing<Vec<u8>>, Status> {
             v.extend_from_slice(&pqe.p);
             v.extend_from_slice(&pqe.q);
         }
+        PrivateKey::Secret(k) => {
+            v.push(RECORD_SECRET);
+            v.extend_from_slice(k);
+        }
     }
     Ok(v)
 }
@@ -54,6 +66,12 @@ fn decode(plain: &[u8]) -> Result<PrivateKey, Status> {
     let (&kind, rest) = plain.split_first().ok_or(Status::ExecutionError)?;
     if kind == RECORD_RSA {
         return decode_rsa(rest);
+    }
+    if kind == RECORD_SECRET {
+        if rest.is_empty() || rest.len() > MAX_SECRET_KEY {
+            return Err(Status::ExecutionError);
+        }
+        return Ok(PrivateKey::Secret(Zeroizing::new(rest.to_vec())));
     }
     let curve = Curve::from_group_id(kind).ok_or(Status::ExecutionError)?;
     EcPrivateKey::from_bytes(curve, rest)
@@ -127,6 +145,20 @@ impl Metadata {
         v
     }
 
+    /// Takes a metadata TLV `90`–`93` of a key generation request into `self`. Returns whether
+    /// the tag was metadata; a metadata tag with a malformed value is 6700.
+    pub fn take(&mut self, tag: u16, value: &[u8]) -> Result<bool, Status> {
+        match (tag, value) {
+            (0x90, &[a, b, c, d]) => self.counter = Some(u32::from_be_bytes([a, b, c, d])),
+            (0x91, a) if !a.is_empty() => self.algorithms = Some(a.to_vec()),
+            (0x92, &[d]) => self.domain = Some(d),
+            (0x93, o) => self.opaque = Some(o.to_vec()),
+            (0x90..=0x92, _) => return Err(Status::WrongLength),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// Whether algorithm byte `alg` may be used with the key.
     pub fn allows(&self, alg: u8) -> bool {
         self.algorithms.as_ref().is_none_or(|a| a.contains(&alg))
@@ -173,6 +205,21 @@ impl<P: Platform> App<P> {
             None => counters.delete(key_fid(id)).map(|_| ()),
         }
         .map_err(crate::store_status)
+    }
+
+    /// Stores a new key at slot `id` with its metadata and its PKCS#15 description (`C4xx`).
+    pub(crate) fn install_key(
+        &mut self,
+        id: u8,
+        meta: &Metadata,
+        key: &PrivateKey,
+        description: &[u8],
+    ) -> Result<(), Status> {
+        // Metadata first: a power cut before the key lands leaves the old key under the new,
+        // possibly stricter, policy rather than a new key without its policy.
+        self.write_key_metadata(id, meta)?;
+        self.store_private_key(id, key)?;
+        self.write_file(u16::from_be_bytes([prefix::PRKD, id]), description)
     }
 
     /// Seals and stores a private key at slot `id`.

@@ -29,6 +29,7 @@ mod ops;
 mod pin;
 mod platform;
 mod secrets;
+mod symkey;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -132,6 +133,26 @@ impl<P: Platform> Card<P> {
     /// The platform, for the transport (flushing flash, for example).
     pub fn platform_mut(&mut self) -> &mut P {
         &mut self.app.platform
+    }
+
+    /// Test fixture: stores `key` (1..=256 bytes) as secret key `id` exactly as GENERATE
+    /// SYMMETRIC KEY stores a generated one, with metadata TLVs `90`–`93` from `meta`, so
+    /// known-answer tests can run through the card's commands. Needs a verified PIN in the
+    /// current session (the key is sealed under the MKEK).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn install_secret_key(&mut self, id: u8, key: &[u8], meta: &[u8]) -> Result<(), Status> {
+        let app = &mut self.app;
+        if !app.session.user_authenticated || id == 0 {
+            return Err(Status::SecurityStatusNotSatisfied);
+        }
+        let mut m = keys::Metadata::default();
+        for item in hsm_apdu::tlv::Reader::new(meta) {
+            let item = item?;
+            if !m.take(item.tag, item.value)? {
+                return Err(Status::WrongLength);
+            }
+        }
+        app.install_secret_key(id, &m, Zeroizing::new(key.to_vec()))
     }
 
     /// Gives the platform back.
@@ -248,6 +269,8 @@ impl<P: Platform> Application for App<P> {
             0x68 => self.compute_signature(cmd, reply),
             0x62 => self.decipher(cmd, reply),
             0x76 => self.derive_ec_key(cmd),
+            0x48 => self.generate_symmetric_key(cmd),
+            0x78 => self.cipher_symmetric(cmd, reply),
             _ => Err(Status::InstructionNotSupported),
         }
     }

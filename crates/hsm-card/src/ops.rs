@@ -91,6 +91,7 @@ impl<P: Platform> App<P> {
             PrivateKey::Ec(k) => self.sign_ec(k, alg, cmd.data)?,
             #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
             PrivateKey::Rsa(k) => self.sign_rsa(k, alg, cmd.data)?,
+            PrivateKey::Secret(_) => return Err(Status::FunctionNotSupported),
         };
         if sig.len() > reply.remaining() {
             return Err(Status::WrongLength);
@@ -192,7 +193,9 @@ impl<P: Platform> App<P> {
                 }
                 out
             }
-            (0x21..=0x23, PrivateKey::Ec(_)) | (0x84, _) => return Err(Status::FunctionNotSupported),
+            (0x21..=0x23, PrivateKey::Ec(_)) | (0x84, _) | (0x21..=0x23 | 0x80, PrivateKey::Secret(_)) => {
+                return Err(Status::FunctionNotSupported);
+            }
             #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
             (0x21..=0x23, PrivateKey::Rsa(k)) => {
                 let rng = self.drbg()?;
@@ -231,6 +234,7 @@ impl<P: Platform> App<P> {
             PrivateKey::Ec(k) => k,
             #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
             PrivateKey::Rsa(_) => return Err(Status::FunctionNotSupported),
+            PrivateKey::Secret(_) => return Err(Status::FunctionNotSupported),
         };
         let derived = k.derive_additive(tweak).map_err(input_error)?;
         if dst != src {

@@ -11,6 +11,7 @@ pub mod asym;
 pub mod drbg;
 pub mod ec;
 pub mod hash;
+pub mod sym;
 
 pub use zeroize::Zeroizing;
 
