@@ -18,6 +18,9 @@ pub const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "util-linux",
     "openssl",
+    // Python's `cryptography`: the independent AES-GCM/CCM/XTS and ChaCha20-Poly1305 that
+    // `openssl enc` does not offer, for the symmetric end-to-end tests.
+    "python3-cryptography",
 ];
 
 /// The thumb targets the no_std crates are built for.
