@@ -659,6 +659,20 @@ impl Env {
             .collect()
     }
 
+    /// Stops card `index`, stores known secret keys in its state directory with the
+    /// `install-secret-key` fixture (pass [`install_secret_key_binary!()`](crate::install_secret_key_binary);
+    /// each spec is `ID:HEXKEY[:HEXMETA]`, logged in with [`USER_PIN`]) and starts the card again.
+    #[track_caller]
+    pub fn install_secret_keys(&self, binary: &str, index: usize, specs: &[String]) {
+        let (status, log) = self.stop_card(index);
+        assert!(status.success(), "card did not stop cleanly: {status}\n{log}");
+        let state = path_str(&self.state_dir(index));
+        let mut args = vec!["--state-dir", &state, "--pin", USER_PIN];
+        args.extend(specs.iter().map(String::as_str));
+        self.run(binary, &args).ok();
+        self.start_card(index);
+    }
+
     /// `pkcs11-tool --login --login-type so --so-pin SO --init-pin --new-pin NEW`: unblocks or resets
     /// the user PIN with the SO-PIN.
     pub fn so_init_pin(&self, so_pin: &str, new_pin: &str) -> Output {
@@ -885,6 +899,14 @@ macro_rules! apdu_bench_binary {
 macro_rules! apdu_script_binary {
     () => {
         env!("CARGO_BIN_EXE_apdu-script")
+    };
+}
+
+/// The `install-secret-key` fixture of this package (for tests of this package).
+#[macro_export]
+macro_rules! install_secret_key_binary {
+    () => {
+        env!("CARGO_BIN_EXE_install-secret-key")
     };
 }
 

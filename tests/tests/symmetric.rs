@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use hsm_e2e::{Env, USER_PIN, apdu_script_binary, assert_no_failures, path_str};
+use hsm_e2e::{Env, USER_PIN, apdu_script_binary, assert_no_failures, install_secret_key_binary, path_str};
 
 const AES128: &str = "2b7e151628aed2a6abf7158809cf4f3c";
 const AES192: &str = "8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b";
@@ -414,28 +414,20 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
 
 /// Stops card 0, installs the known keys with the fixture and starts the card again.
 fn install_known_keys(env: &Env) {
-    let (status, log) = env.stop_card(0);
-    assert!(status.success(), "card did not stop cleanly: {status}\n{log}");
-    let state = path_str(&env.state_dir(0));
-    let out = env.run(
-        env!("CARGO_BIN_EXE_install-secret-key"),
+    env.install_secret_keys(
+        install_secret_key_binary!(),
+        0,
         &[
-            "--state-dir",
-            &state,
-            "--pin",
-            USER_PIN,
-            &format!("1:{AES128}"),
-            &format!("2:{AES192}"),
-            &format!("3:{AES256}"),
-            &format!("4:{XTS256}"),
-            &format!("5:{XTS512}"),
-            &format!("6:{GENERIC}"),
+            format!("1:{AES128}"),
+            format!("2:{AES192}"),
+            format!("3:{AES256}"),
+            format!("4:{XTS256}"),
+            format!("5:{XTS512}"),
+            format!("6:{GENERIC}"),
             // Key 8: two uses, CMAC only.
-            &format!("8:{AES128}:900400000002910118"),
+            format!("8:{AES128}:900400000002910118"),
         ],
     );
-    out.ok();
-    env.start_card(0);
 }
 
 fn verify_apdu() -> String {

@@ -324,6 +324,11 @@ fn bench(count: u32) -> Result<(), String> {
     };
     println!("xtask: through a private pcscd + vpcd (pcsc crate client)");
     e2e("latency", &[("HSM_E2E_REQUIRE", "1"), ("HSM_E2E_BENCH_COUNT", &count)])?;
+    println!("xtask: symmetric operations through pcscd (AEADs, MACs, PBKDF2)");
+    e2e(
+        "bench_symmetric",
+        &[("HSM_E2E_REQUIRE", "1"), ("HSM_E2E_BENCH_COUNT", &count)],
+    )?;
     println!("xtask: PKCS#11 signatures per second, the virtual card (OpenSC module) next to SoftHSM2");
     e2e("bench_pkcs11", &[("HSM_E2E_REQUIRE", "1")])
 }

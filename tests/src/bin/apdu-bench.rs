@@ -4,10 +4,12 @@
 //! ```text
 //! apdu-bench [--reader NAME] [--count N]            through pcscd (run it where pcscd is)
 //! apdu-bench --in-process [--count N]               Card::transmit on a temporary state directory
+//! apdu-bench [--reader NAME] [--count N] [--setup HEX]... --apdu NAME=HEX...
 //! ```
 //!
 //! Sends SELECT of the SmartCard-HSM application, then N times SELECT and N times GET CHALLENGE (8
-//! bytes), checks every status word is 9000 and prints the medians.
+//! bytes), checks every status word is 9000 and prints the medians. With `--apdu`, it measures the
+//! given APDUs instead, after sending each `--setup` APDU once (a VERIFY, for example).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -38,6 +40,8 @@ struct Args {
     reader: Option<String>,
     count: usize,
     in_process: bool,
+    setup: Vec<Vec<u8>>,
+    apdus: Vec<(String, Vec<u8>)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +49,12 @@ fn parse_args() -> Result<Args, String> {
         reader: None,
         count: 1000,
         in_process: false,
+        setup: Vec::new(),
+        apdus: Vec::new(),
+    };
+    let hex_arg = |v: Option<String>, what: &str| -> Result<Vec<u8>, String> {
+        let v = v.ok_or_else(|| format!("{what} needs a value"))?;
+        hex::decode(&v).map_err(|e| format!("{what} {v:?}: {e}"))
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -54,8 +64,18 @@ fn parse_args() -> Result<Args, String> {
                 args.count = it.next().and_then(|n| n.parse().ok()).ok_or("--count needs a number")?;
             }
             "--in-process" => args.in_process = true,
+            "--setup" => args.setup.push(hex_arg(it.next(), "--setup")?),
+            "--apdu" => {
+                let spec = it.next().ok_or("--apdu needs NAME=HEX")?;
+                let (name, apdu) = spec.split_once('=').ok_or("--apdu needs NAME=HEX")?;
+                args.apdus
+                    .push((name.to_string(), hex_arg(Some(apdu.to_string()), "--apdu")?));
+            }
             "-h" | "--help" => {
-                println!("usage: apdu-bench [--reader NAME] [--count N] | apdu-bench --in-process [--count N]");
+                println!(
+                    "usage: apdu-bench [--reader NAME] [--count N] [--setup HEX]... [--apdu NAME=HEX]...\n       \
+                     apdu-bench --in-process [--count N]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -63,6 +83,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.count == 0 {
         return Err("--count must be at least 1".into());
+    }
+    if args.in_process && !args.apdus.is_empty() {
+        return Err("--apdu works through pcscd only".into());
     }
     Ok(args)
 }
@@ -91,7 +114,7 @@ fn through_pcsc(args: &Args) -> Result<(), String> {
     let card = context
         .connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
         .map_err(|e| format!("cannot connect to the card in {reader:?}: {e}"))?;
-    let mut buf = [0u8; pcsc::MAX_BUFFER_SIZE];
+    let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
     let mut exchange = |apdu: &[u8]| -> Result<Duration, String> {
         let started = Instant::now();
         let response = card
@@ -102,7 +125,17 @@ fn through_pcsc(args: &Args) -> Result<(), String> {
         Ok(elapsed)
     };
     println!("reader: {}", reader.to_string_lossy());
-    measure("through pcscd", args.count, &mut exchange)
+    if args.apdus.is_empty() {
+        return measure("through pcscd", args.count, &mut exchange);
+    }
+    exchange(&SELECT)?;
+    for apdu in &args.setup {
+        exchange(apdu)?;
+    }
+    for (name, apdu) in &args.apdus {
+        report("through pcscd", name, args.count, apdu, &mut exchange)?;
+    }
+    Ok(())
 }
 
 fn in_process(count: usize) -> Result<(), String> {
@@ -138,16 +171,28 @@ fn measure(
 ) -> Result<(), String> {
     exchange(&SELECT)?;
     for (name, apdu) in [("SELECT", &SELECT[..]), ("GET CHALLENGE", &GET_CHALLENGE[..])] {
-        let mut times = (0..count).map(|_| exchange(apdu)).collect::<Result<Vec<_>, _>>()?;
-        times.sort();
-        let at = |q: usize| times[(times.len() - 1) * q / 100].as_secs_f64() * 1e6;
-        println!(
-            "{label}: {name} x{count}: median {:.2} us, p90 {:.2} us, p99 {:.2} us, min {:.2} us",
-            at(50),
-            at(90),
-            at(99),
-            at(0)
-        );
+        report(label, name, count, apdu, exchange)?;
     }
+    Ok(())
+}
+
+/// Sends `apdu` `count` times and prints the median, p90, p99 and minimum round trip.
+fn report(
+    label: &str,
+    name: &str,
+    count: usize,
+    apdu: &[u8],
+    exchange: &mut dyn FnMut(&[u8]) -> Result<Duration, String>,
+) -> Result<(), String> {
+    let mut times = (0..count).map(|_| exchange(apdu)).collect::<Result<Vec<_>, _>>()?;
+    times.sort();
+    let at = |q: usize| times[(times.len() - 1) * q / 100].as_secs_f64() * 1e6;
+    println!(
+        "{label}: {name} x{count}: median {:.2} us, p90 {:.2} us, p99 {:.2} us, min {:.2} us",
+        at(50),
+        at(90),
+        at(99),
+        at(0)
+    );
     Ok(())
 }
