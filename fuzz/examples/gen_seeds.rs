@@ -198,6 +198,127 @@ fn apdu_sequence() {
             a(&build(0x00, 0xB0, 0x00, 0x00, &[], 256)),
         ],
     );
+    // Secret keys: GENERATE SYMMETRIC KEY with metadata, then CIPHER SYMMETRIC in every family.
+    let ext = |oid: &[u8], data: &[u8], iv: Option<&[u8]>, aad: Option<&[u8]>| {
+        let mut v = apdus::tlv(0x06, oid);
+        v.extend_from_slice(&apdus::tlv(0x81, data));
+        if let Some(iv) = iv {
+            v.extend_from_slice(&apdus::tlv(0x82, iv));
+        }
+        if let Some(aad) = aad {
+            v.extend_from_slice(&apdus::tlv(0x83, aad));
+        }
+        v
+    };
+    let aes = |arc: u8| [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, arc];
+    let hmac256 = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x02, 0x09];
+    let mut pbkdf2 = apdus::tlv(0x04, b"salt");
+    pbkdf2.extend_from_slice(&apdus::tlv(0x02, &[0x10]));
+    pbkdf2.extend_from_slice(&apdus::tlv(0x30, &apdus::tlv(0x06, &hmac256)));
+    seq_seed(
+        "symmetric",
+        FLAG_INIT | FLAG_USER,
+        0,
+        vec![
+            a(&build(
+                0x00,
+                0x48,
+                0x01,
+                0xB2,
+                &[0x90, 0x04, 0, 0, 0, 9, 0x91, 0x03, 0x10, 0x51, 0x52],
+                0,
+            )),
+            a(&build(0x00, 0x48, 0x02, 0xB3, &[], 0)),
+            a(&build(0x80, 0x78, 0x01, 0x10, &[0x11; 32], 0)),
+            a(&build(0x80, 0x78, 0x01, 0x18, b"cmac", 0)),
+            a(&build(
+                0x80,
+                0x78,
+                0x01,
+                0x51,
+                &ext(&aes(0x2E), b"gcm", Some(&[1; 12]), Some(b"aad")),
+                65536,
+            )),
+            a(&build(
+                0x80,
+                0x78,
+                0x01,
+                0x52,
+                &ext(&aes(0x2F), &[0; 20], Some(&[1; 7]), None),
+                65536,
+            )),
+            a(&build(
+                0x80,
+                0x78,
+                0x01,
+                0x51,
+                &ext(&aes(0x31), b"ctr", None, None),
+                65536,
+            )),
+            a(&build(
+                0x80,
+                0x78,
+                0x02,
+                0x51,
+                &ext(
+                    &[0x2B, 0x6F, 0x02, 0x8C, 0x53, 0x00, 0x00, 0x01, 0x02],
+                    &[0; 17],
+                    Some(&[2; 16]),
+                    None,
+                ),
+                65536,
+            )),
+            a(&build(
+                0x80,
+                0x78,
+                0x02,
+                0x51,
+                &ext(&hmac256, b"mac", None, None),
+                65536,
+            )),
+            a(&build(
+                0x80,
+                0x78,
+                0x02,
+                0x51,
+                &ext(
+                    &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x05, 0x0C],
+                    &pbkdf2,
+                    None,
+                    None,
+                ),
+                40,
+            )),
+            a(&build(
+                0x80,
+                0x78,
+                0x02,
+                0x51,
+                &ext(
+                    &[0x2B, 0x81, 0x05, 0x10, 0x86, 0x48, 0x3F],
+                    &hmac256,
+                    None,
+                    Some(b"info"),
+                ),
+                48,
+            )),
+            a(&build(
+                0x80,
+                0x78,
+                0x02,
+                0x51,
+                &ext(
+                    &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x10, 0x03, 0x1D],
+                    b"info",
+                    Some(b"salt"),
+                    None,
+                ),
+                100,
+            )),
+            a(&build(0x80, 0x78, 0x02, 0x99, b"derive", 0)),
+            a(&build(0x80, 0x58, 0, 0, &[], 65536)),
+        ],
+    );
     // GET CHALLENGE and odd classes, before and after SELECT.
     seq_seed(
         "unselected_and_classes",
