@@ -902,6 +902,27 @@ macro_rules! apdu_script_binary {
     };
 }
 
+/// A BER-TLV with a one-byte tag and a definite length (short, 81 or 82 form).
+pub fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut v = vec![tag];
+    match value.len() {
+        n if n < 0x80 => v.push(n as u8),
+        n if n < 0x100 => v.extend_from_slice(&[0x81, n as u8]),
+        n => v.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+    }
+    v.extend_from_slice(value);
+    v
+}
+
+/// CIPHER SYMMETRIC `80 78 id p2` as an extended case 4 APDU in hex, with Le `le` (0 = `0000`,
+/// "the default length").
+pub fn cipher_symmetric_apdu(id: u8, p2: u8, data: &[u8], le: u16) -> String {
+    let mut v = vec![0x80, 0x78, id, p2, 0, (data.len() >> 8) as u8, data.len() as u8];
+    v.extend_from_slice(data);
+    v.extend_from_slice(&le.to_be_bytes());
+    hex::encode_upper(v)
+}
+
 /// The `install-secret-key` fixture of this package (for tests of this package).
 #[macro_export]
 macro_rules! install_secret_key_binary {

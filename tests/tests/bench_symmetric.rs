@@ -3,31 +3,13 @@
 //! PBKDF2-HMAC-SHA256 with 10,000 iterations. `cargo xtask bench` runs it with the full count; the
 //! in-process figures next to the crypto crate are `cargo bench -p hsm-card --bench symmetric`.
 
-use hsm_e2e::{Env, USER_PIN, apdu_bench_binary, install_secret_key_binary};
+use hsm_e2e::{Env, USER_PIN, apdu_bench_binary, cipher_symmetric_apdu, install_secret_key_binary, tlv};
 
 fn count() -> usize {
     std::env::var("HSM_E2E_BENCH_COUNT")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(200)
-}
-
-fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    match value.len() {
-        n if n < 0x80 => v.push(n as u8),
-        n if n < 0x100 => v.extend_from_slice(&[0x81, n as u8]),
-        n => v.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
-    }
-    v.extend_from_slice(value);
-    v
-}
-
-fn cipher(id: u8, p2: u8, data: &[u8], le: u16) -> String {
-    let mut v = vec![0x80, 0x78, id, p2, 0, (data.len() >> 8) as u8, data.len() as u8];
-    v.extend_from_slice(data);
-    v.extend_from_slice(&le.to_be_bytes());
-    hex::encode_upper(v)
 }
 
 fn aead(oid: &[u8], data: &[u8]) -> Vec<u8> {
@@ -63,26 +45,32 @@ fn symmetric_operations_through_pcscd() {
         (
             count(),
             vec![
-                ("AES-256-GCM encrypt 1 KiB", cipher(1, 0x51, &aead(&GCM256, &kib), 0)),
+                (
+                    "AES-256-GCM encrypt 1 KiB",
+                    cipher_symmetric_apdu(1, 0x51, &aead(&GCM256, &kib), 0),
+                ),
                 (
                     "AES-256-GCM encrypt 2 KiB",
-                    cipher(1, 0x51, &aead(&GCM256, &two_kib), 0),
+                    cipher_symmetric_apdu(1, 0x51, &aead(&GCM256, &two_kib), 0),
                 ),
                 (
                     "ChaCha20-Poly1305 encrypt 1 KiB",
-                    cipher(1, 0x51, &aead(&CHACHA, &kib), 0),
+                    cipher_symmetric_apdu(1, 0x51, &aead(&CHACHA, &kib), 0),
                 ),
                 (
                     "ChaCha20-Poly1305 encrypt 2 KiB",
-                    cipher(1, 0x51, &aead(&CHACHA, &two_kib), 0),
+                    cipher_symmetric_apdu(1, 0x51, &aead(&CHACHA, &two_kib), 0),
                 ),
-                ("HMAC-SHA256 1 KiB", cipher(1, 0x51, &hmac, 0)),
-                ("AES-CMAC 1 KiB", cipher(1, 0x18, &kib, 0)),
+                ("HMAC-SHA256 1 KiB", cipher_symmetric_apdu(1, 0x51, &hmac, 0)),
+                ("AES-CMAC 1 KiB", cipher_symmetric_apdu(1, 0x18, &kib, 0)),
             ],
         ),
         (
             count().div_ceil(20),
-            vec![("PBKDF2-HMAC-SHA256 10000 iterations", cipher(1, 0x51, &pbkdf2, 32))],
+            vec![(
+                "PBKDF2-HMAC-SHA256 10000 iterations",
+                cipher_symmetric_apdu(1, 0x51, &pbkdf2, 32),
+            )],
         ),
     ];
     for (n, apdus) in runs {

@@ -7,7 +7,10 @@
 
 use std::path::Path;
 
-use hsm_e2e::{Env, USER_PIN, apdu_script_binary, assert_no_failures, install_secret_key_binary, path_str};
+use hsm_e2e::{
+    Env, USER_PIN, apdu_script_binary, assert_no_failures, cipher_symmetric_apdu, install_secret_key_binary, path_str,
+    tlv,
+};
 
 const AES128: &str = "2b7e151628aed2a6abf7158809cf4f3c";
 const AES192: &str = "8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b";
@@ -28,27 +31,8 @@ const PBES2_OID: &str = "2a864886f70d01050d";
 const X963_OID: &str = "2b81051086483f";
 const SELECT: &str = "00A4040C0BE82B0601040181C31F0201";
 
-fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    match value.len() {
-        n if n < 0x80 => v.push(n as u8),
-        n if n < 0x100 => v.extend_from_slice(&[0x81, n as u8]),
-        n => v.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
-    }
-    v.extend_from_slice(value);
-    v
-}
-
 fn h(s: &str) -> Vec<u8> {
     hex::decode(s.replace(' ', "")).expect("hex")
-}
-
-/// An extended case 4 APDU `80 78 id p2` with Le = `le` (0 = 0000: "default length").
-fn cipher_apdu(id: u8, p2: u8, data: &[u8], le: u16) -> String {
-    let mut v = vec![0x80, 0x78, id, p2, 0, (data.len() >> 8) as u8, data.len() as u8];
-    v.extend_from_slice(data);
-    v.extend_from_slice(&le.to_be_bytes());
-    hex::encode_upper(v)
 }
 
 /// The TLVs of an extended cipher command.
@@ -206,25 +190,33 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
                 let ct = o.enc(&cipher, false, key, used, data, false);
                 add(
                     format!("AES-{bits}-{mode} encrypt, {label}"),
-                    cipher_apdu(id, 0x51, &ext(&oid, data, given, None), 0),
+                    cipher_symmetric_apdu(id, 0x51, &ext(&oid, data, given, None), 0),
                     ct.clone(),
                 );
                 add(
                     format!("AES-{bits}-{mode} decrypt, {label}"),
-                    cipher_apdu(id, 0x52, &ext(&oid, &ct, given, None), 0),
+                    cipher_symmetric_apdu(id, 0x52, &ext(&oid, &ct, given, None), 0),
                     data.to_vec(),
                 );
             }
         }
         // P2 10/11: CBC with IV 0.
         let ct = o.enc(&format!("-aes-{bits}-cbc"), false, key, Some(&[0; 16]), msg, false);
-        add(format!("AES-{bits} P2 10"), cipher_apdu(id, 0x10, msg, 0), ct.clone());
-        add(format!("AES-{bits} P2 11"), cipher_apdu(id, 0x11, &ct, 0), msg.to_vec());
+        add(
+            format!("AES-{bits} P2 10"),
+            cipher_symmetric_apdu(id, 0x10, msg, 0),
+            ct.clone(),
+        );
+        add(
+            format!("AES-{bits} P2 11"),
+            cipher_symmetric_apdu(id, 0x11, &ct, 0),
+            msg.to_vec(),
+        );
         // P2 18: CMAC.
         let mac = o.mac("CMAC", ["-cipher", &format!("AES-{bits}-CBC")], key, MESSAGE);
         add(
             format!("AES-{bits} CMAC (P2 18)"),
-            cipher_apdu(id, 0x18, MESSAGE, 0),
+            cipher_symmetric_apdu(id, 0x18, MESSAGE, 0),
             mac,
         );
         // GCM (12- and 16-byte IVs) and CCM (7- and 13-byte nonces) against Python's cryptography.
@@ -234,12 +226,12 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
             let ct = o.aead("AESGCM", key, nonce, MESSAGE, AAD);
             add(
                 format!("AES-{bits}-GCM encrypt, {n}-byte IV"),
-                cipher_apdu(id, 0x51, &ext(&gcm_oid, MESSAGE, Some(nonce), Some(AAD)), 0),
+                cipher_symmetric_apdu(id, 0x51, &ext(&gcm_oid, MESSAGE, Some(nonce), Some(AAD)), 0),
                 ct.clone(),
             );
             add(
                 format!("AES-{bits}-GCM decrypt, {n}-byte IV"),
-                cipher_apdu(id, 0x52, &ext(&gcm_oid, &ct, Some(nonce), Some(AAD)), 0),
+                cipher_symmetric_apdu(id, 0x52, &ext(&gcm_oid, &ct, Some(nonce), Some(AAD)), 0),
                 MESSAGE.to_vec(),
             );
         }
@@ -249,12 +241,12 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
             let ct = o.aead("AESCCM", key, nonce, MESSAGE, AAD);
             add(
                 format!("AES-{bits}-CCM encrypt, {n}-byte nonce"),
-                cipher_apdu(id, 0x51, &ext(&ccm_oid, MESSAGE, Some(nonce), Some(AAD)), 0),
+                cipher_symmetric_apdu(id, 0x51, &ext(&ccm_oid, MESSAGE, Some(nonce), Some(AAD)), 0),
                 ct.clone(),
             );
             add(
                 format!("AES-{bits}-CCM decrypt, {n}-byte nonce"),
-                cipher_apdu(id, 0x52, &ext(&ccm_oid, &ct, Some(nonce), Some(AAD)), 0),
+                cipher_symmetric_apdu(id, 0x52, &ext(&ccm_oid, &ct, Some(nonce), Some(AAD)), 0),
                 MESSAGE.to_vec(),
             );
         }
@@ -267,12 +259,12 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
             let ct = o.xts(key, &iv, data);
             add(
                 format!("AES-{bits}-XTS encrypt {} bytes", data.len()),
-                cipher_apdu(id, 0x51, &ext(&oid, data, Some(&iv), None), 0),
+                cipher_symmetric_apdu(id, 0x51, &ext(&oid, data, Some(&iv), None), 0),
                 ct.clone(),
             );
             add(
                 format!("AES-{bits}-XTS decrypt {} bytes", data.len()),
-                cipher_apdu(id, 0x52, &ext(&oid, &ct, Some(&iv), None), 0),
+                cipher_symmetric_apdu(id, 0x52, &ext(&oid, &ct, Some(&iv), None), 0),
                 data.to_vec(),
             );
         }
@@ -283,12 +275,12 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
     let ct = o.aead("ChaCha20Poly1305", AES256, nonce, MESSAGE, AAD);
     add(
         "ChaCha20-Poly1305 encrypt".into(),
-        cipher_apdu(3, 0x51, &ext(SMIME_OID_PREFIX, MESSAGE, Some(nonce), Some(AAD)), 0),
+        cipher_symmetric_apdu(3, 0x51, &ext(SMIME_OID_PREFIX, MESSAGE, Some(nonce), Some(AAD)), 0),
         ct.clone(),
     );
     add(
         "ChaCha20-Poly1305 decrypt".into(),
-        cipher_apdu(3, 0x52, &ext(SMIME_OID_PREFIX, &ct, Some(nonce), Some(AAD)), 0),
+        cipher_symmetric_apdu(3, 0x52, &ext(SMIME_OID_PREFIX, &ct, Some(nonce), Some(AAD)), 0),
         MESSAGE.to_vec(),
     );
 
@@ -305,7 +297,7 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
         let oid = format!("{HMAC_OID_PREFIX}{arc:02x}");
         add(
             format!("HMAC-{md}"),
-            cipher_apdu(6, 0x51, &ext(&oid, MESSAGE, None, None), 0),
+            cipher_symmetric_apdu(6, 0x51, &ext(&oid, MESSAGE, None, None), 0),
             mac,
         );
     }
@@ -326,7 +318,7 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
             let le = if len == hash_len { 0 } else { len as u16 };
             add(
                 format!("HKDF-{md} L={len}"),
-                cipher_apdu(6, 0x51, &ext(&oid, AAD, Some(&salt), None), le),
+                cipher_symmetric_apdu(6, 0x51, &ext(&oid, AAD, Some(&salt), None), le),
                 okm,
             );
         }
@@ -341,7 +333,7 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
             format!("hexinfo:{}", hex::encode(AAD)),
         ],
     );
-    add("AES derive (P2 99)".into(), cipher_apdu(6, 0x99, AAD, 0), okm);
+    add("AES derive (P2 99)".into(), cipher_symmetric_apdu(6, 0x99, AAD, 0), okm);
     for (md, arc) in digests {
         let iterations = 1000u32;
         let mut params = tlv(0x04, &salt);
@@ -359,7 +351,7 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
         );
         add(
             format!("PBKDF2-HMAC-{md} (Le 40)"),
-            cipher_apdu(6, 0x51, &ext(PBKDF2_OID, &params, None, None), 40),
+            cipher_symmetric_apdu(6, 0x51, &ext(PBKDF2_OID, &params, None, None), 40),
             dk,
         );
         let x963 = o.kdf(
@@ -374,7 +366,7 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
         let hmac_oid = h(&format!("{HMAC_OID_PREFIX}{arc:02x}"));
         add(
             format!("X9.63 KDF {md}"),
-            cipher_apdu(6, 0x51, &ext(X963_OID, &hmac_oid, None, Some(AAD)), 0),
+            cipher_symmetric_apdu(6, 0x51, &ext(X963_OID, &hmac_oid, None, Some(AAD)), 0),
             x963,
         );
     }
@@ -401,12 +393,12 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
     let ct = o.enc("-aes-256-cbc", false, &hex::encode(&derived), Some(&iv), MESSAGE, true);
     add(
         "PBES2 encrypt".into(),
-        cipher_apdu(6, 0x51, &ext(PBES2_OID, MESSAGE, None, Some(&pbes2)), 0),
+        cipher_symmetric_apdu(6, 0x51, &ext(PBES2_OID, MESSAGE, None, Some(&pbes2)), 0),
         ct.clone(),
     );
     add(
         "PBES2 decrypt".into(),
-        cipher_apdu(6, 0x52, &ext(PBES2_OID, &ct, None, Some(&pbes2)), 0),
+        cipher_symmetric_apdu(6, 0x52, &ext(PBES2_OID, &ct, None, Some(&pbes2)), 0),
         MESSAGE.to_vec(),
     );
     cases
@@ -472,33 +464,42 @@ fn refusals_and_use_counter_through_pcsc() {
     let script = [
         (SELECT.to_string(), "9000"),
         // Not logged in yet: 6982, and the counted key is untouched.
-        (cipher_apdu(8, 0x18, b"x", 0), "6982"),
+        (cipher_symmetric_apdu(8, 0x18, b"x", 0), "6982"),
         (verify_apdu(), "9000"),
         // Wrong data: all 6700 with no data.
         (
-            cipher_apdu(1, 0x51, &ext(&gcm, MESSAGE, Some(&[0; 8]), None), 0),
+            cipher_symmetric_apdu(1, 0x51, &ext(&gcm, MESSAGE, Some(&[0; 8]), None), 0),
             "6700",
         ),
-        (cipher_apdu(1, 0x51, &ext(&gcm, MESSAGE, None, None), 0), "6700"),
-        (cipher_apdu(1, 0x51, &ext(&ecb256, &[0; 16], None, None), 0), "6700"),
         (
-            cipher_apdu(1, 0x51, &ext(&format!("{AES_OID_PREFIX}05"), &[0; 16], None, None), 0),
+            cipher_symmetric_apdu(1, 0x51, &ext(&gcm, MESSAGE, None, None), 0),
             "6700",
         ),
-        (cipher_apdu(1, 0x10, &[0; 17], 0), "6700"),
         (
-            cipher_apdu(1, 0x52, &ext(&gcm, &[0; 32], Some(&[0; 12]), None), 0),
+            cipher_symmetric_apdu(1, 0x51, &ext(&ecb256, &[0; 16], None, None), 0),
             "6700",
         ),
-        (cipher_apdu(9, 0x18, b"x", 0), "6A82"),
+        (
+            cipher_symmetric_apdu(1, 0x51, &ext(&format!("{AES_OID_PREFIX}05"), &[0; 16], None, None), 0),
+            "6700",
+        ),
+        (cipher_symmetric_apdu(1, 0x10, &[0; 17], 0), "6700"),
+        (
+            cipher_symmetric_apdu(1, 0x52, &ext(&gcm, &[0; 32], Some(&[0; 12]), None), 0),
+            "6700",
+        ),
+        (cipher_symmetric_apdu(9, 0x18, b"x", 0), "6A82"),
         // Key 8 allows CMAC only (6985 for CBC) and has two uses.
-        (cipher_apdu(8, 0x10, &[0; 16], 0), "6985"),
-        (cipher_apdu(8, 0x18, b"x", 0), ""),
-        (cipher_apdu(8, 0x18, b"x", 0), ""),
-        (cipher_apdu(8, 0x18, b"x", 0), "6A84"),
+        (cipher_symmetric_apdu(8, 0x10, &[0; 16], 0), "6985"),
+        (cipher_symmetric_apdu(8, 0x18, b"x", 0), ""),
+        (cipher_symmetric_apdu(8, 0x18, b"x", 0), ""),
+        (cipher_symmetric_apdu(8, 0x18, b"x", 0), "6A84"),
         // A generated AES-256 key in slot 7: CBC round trip below.
         ("004807B2".into(), "9000"),
-        (cipher_apdu(7, 0x51, &ext(&ecb256, &[0x42; 32], None, None), 0), ""),
+        (
+            cipher_symmetric_apdu(7, 0x51, &ext(&ecb256, &[0x42; 32], None, None), 0),
+            "",
+        ),
     ];
     let apdus: Vec<String> = script.iter().map(|(a, _)| a.clone()).collect();
     let responses = env.apdu_script(apdu_script_binary!(), 0, &apdus);
@@ -528,7 +529,7 @@ fn refusals_and_use_counter_through_pcsc() {
         &[
             SELECT.into(),
             verify_apdu(),
-            cipher_apdu(7, 0x52, &ext(&ecb256, &h(&ct), None, None), 0),
+            cipher_symmetric_apdu(7, 0x52, &ext(&ecb256, &h(&ct), None, None), 0),
         ],
     );
     if round.get(2).map(String::as_str) != Some(&format!("{}9000", "42".repeat(32))) {

@@ -5,6 +5,7 @@
 //! check, response encoding. Through pcscd: `cargo xtask bench` (e2e `bench_symmetric`).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use hsm_apdu::tlv;
 use hsm_card::testing::RamPlatform;
 use hsm_card::{Card, RESPONSE_BUFFER_SIZE};
 use hsm_crypto::sym::{self, Direction, Md, Mode};
@@ -18,12 +19,8 @@ const PBKDF2: [u8; 9] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x05, 0x0C];
 const SALT: &[u8] = b"salt salt salt s";
 
 fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    match value.len() {
-        n if n < 0x80 => v.push(n as u8),
-        n if n < 0x100 => v.extend_from_slice(&[0x81, n as u8]),
-        n => v.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
-    }
+    let mut hdr = [0u8; 7];
+    let mut v = tlv::header(u16::from(tag), value.len(), &mut hdr).to_vec();
     v.extend_from_slice(value);
     v
 }
