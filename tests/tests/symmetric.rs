@@ -219,10 +219,11 @@ fn cases(o: &Oracle<'_>) -> Vec<Case> {
             cipher_symmetric_apdu(id, 0x18, MESSAGE, 0),
             mac,
         );
-        // GCM (12- and 16-byte IVs) and CCM (7- and 13-byte nonces) against Python's cryptography.
+        // GCM (8-, 12-, 16- and 60-byte IVs) and CCM (7- and 13-byte nonces) against Python's cryptography.
         let gcm_oid = format!("{AES_OID_PREFIX}{:02x}", arc_base + 6);
-        for n in [12, 16] {
-            let nonce = &iv[..n];
+        let long_iv: Vec<u8> = (0u8..60).collect();
+        for n in [8, 12, 16, 60] {
+            let nonce = &long_iv[..n];
             let ct = o.aead("AESGCM", key, nonce, MESSAGE, AAD);
             add(
                 format!("AES-{bits}-GCM encrypt, {n}-byte IV"),
@@ -468,7 +469,7 @@ fn refusals_and_use_counter_through_pcsc() {
         (verify_apdu(), "9000"),
         // Wrong data: all 6700 with no data.
         (
-            cipher_symmetric_apdu(1, 0x51, &ext(&gcm, MESSAGE, Some(&[0; 8]), None), 0),
+            cipher_symmetric_apdu(1, 0x51, &ext(&gcm, MESSAGE, Some(&[]), None), 0),
             "6700",
         ),
         (

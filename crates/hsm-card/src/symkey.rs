@@ -435,7 +435,7 @@ impl<P: Platform> App<P> {
                 let zero_iv = [0u8; sym::BLOCK];
                 let iv = match (mode, ext.iv) {
                     // A nonce-based mode never runs with a default nonce: reuse is fatal there.
-                    (Mode::Gcm | Mode::Ccm, None) => return Err(Status::WrongLength),
+                    (Mode::Gcm | Mode::Ccm, iv) => iv.filter(|iv| !iv.is_empty()).ok_or(Status::WrongLength)?,
                     (_, Some(iv)) if !iv.is_empty() => iv,
                     _ => &zero_iv[..],
                 };

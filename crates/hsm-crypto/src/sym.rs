@@ -62,7 +62,7 @@ pub enum Mode {
     Cfb128,
     /// CTR with a 128-bit big-endian counter block (mbedTLS `aes_crypt_ctr`): any length, 16-byte IV.
     Ctr,
-    /// GCM with a 16-byte tag appended: 12- or 16-byte IV.
+    /// GCM with a 16-byte tag appended: IV of 1 to [`MAX_GCM_IV`] bytes (12 recommended).
     Gcm,
     /// CCM with a 16-byte tag appended: 7- to 13-byte nonce.
     Ccm,
@@ -207,14 +207,71 @@ where
             aad,
             data,
         ),
-        16 => run_aead(
-            &AesGcm::<C, U16>::new_from_slice(key).map_err(|_| Error::KeyLength)?,
-            dir,
-            iv,
-            aad,
-            data,
-        ),
+        // SP 800-38D allows any IV length of 1 bit or more, and upstream (mbedTLS) takes any
+        // number of bytes; `aes-gcm` fixes the length in the type, so other lengths go through
+        // the same parts (AES, GHASH, CTR32) composed here.
+        1..=MAX_GCM_IV => gcm_any_iv::<C>(dir, key, iv, aad, data),
         _ => Err(Error::IvLength),
+    }
+}
+
+/// Longest GCM IV accepted (Wycheproof goes up to 1024 bits; a command carries at most 4 KiB).
+pub const MAX_GCM_IV: usize = 256;
+
+/// GCM (NIST SP 800-38D §7) for an IV that is not 96 bits long: `J0 = GHASH(IV ‖ 0* ‖ [len(IV)]64)`,
+/// then exactly what `aes-gcm` does from `J0` on (its `init_ctr` and `compute_tag`).
+fn gcm_any_iv<C>(dir: Direction, key: &[u8], iv: &[u8], aad: &[u8], data: &[u8]) -> Out
+where
+    C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16> + KeyInit,
+{
+    use ghash::GHash;
+    use ghash::universal_hash::UniversalHash;
+    let cipher = C::new_from_slice(key).map_err(|_| Error::KeyLength)?;
+    let mut h = Zeroizing::new(Array::<u8, U16>::default());
+    cipher.encrypt_block(&mut h);
+    let ghash = GHash::new(&h);
+    let lengths = |a: usize, b: usize| {
+        let mut block = ghash::Block::default();
+        block[..8].copy_from_slice(&((a as u64) * 8).to_be_bytes());
+        block[8..].copy_from_slice(&((b as u64) * 8).to_be_bytes());
+        block
+    };
+    let mut j = ghash.clone();
+    j.update_padded(iv);
+    j.update(&[lengths(0, iv.len())]);
+    let j0 = j.finalize();
+    let core = ctr::CtrCore::<C, ctr::flavors::Ctr32BE>::inner_iv_init(cipher, &j0);
+    let mut ctr = cipher::StreamCipherCoreWrapper::from_core(core);
+    let mut mask = Zeroizing::new([0u8; BLOCK]);
+    ctr.apply_keystream(&mut mask[..]);
+    let tag = |ct: &[u8]| {
+        let mut t = ghash.clone();
+        t.update_padded(aad);
+        t.update_padded(ct);
+        t.update(&[lengths(aad.len(), ct.len())]);
+        let mut tag: [u8; BLOCK] = t.finalize().into();
+        tag.iter_mut().zip(mask.iter()).for_each(|(t, m)| *t ^= m);
+        tag
+    };
+    match dir {
+        Direction::Encrypt => {
+            let mut out = Zeroizing::new(Vec::with_capacity(data.len() + TAG_LEN));
+            out.extend_from_slice(data);
+            ctr.apply_keystream(&mut out);
+            let t = tag(&out);
+            out.extend_from_slice(&t);
+            Ok(out)
+        }
+        Direction::Decrypt => {
+            let split = data.len().checked_sub(TAG_LEN).ok_or(Error::DataLength)?;
+            let (ct, received) = data.split_at(split);
+            if !crate::ct_eq(&tag(ct), received) {
+                return Err(Error::Authentication);
+            }
+            let mut out = Zeroizing::new(ct.to_vec());
+            ctr.apply_keystream(&mut out);
+            Ok(out)
+        }
     }
 }
 

@@ -60,8 +60,16 @@ fn wrong_lengths_are_errors() {
         assert_eq!(aes(mode, Direction::Encrypt, &k16, &iv, &[], &[]).unwrap().len(), 0);
     }
     assert_eq!(
-        aes(Mode::Gcm, Direction::Encrypt, &k16, &iv[..8], &[], &[1]),
+        aes(Mode::Gcm, Direction::Encrypt, &k16, &[], &[], &[1]),
         Err(Error::IvLength)
+    );
+    assert_eq!(
+        aes(Mode::Gcm, Direction::Encrypt, &k16, &[0; MAX_GCM_IV + 1], &[], &[1]),
+        Err(Error::IvLength)
+    );
+    assert_eq!(
+        aes(Mode::Gcm, Direction::Decrypt, &k16, &iv[..8], &[], &[1; 15]),
+        Err(Error::DataLength)
     );
     assert_eq!(
         aes(Mode::Gcm, Direction::Decrypt, &k16, &iv[..12], &[], &[1; 15]),
@@ -118,6 +126,7 @@ fn tampering_fails_authentication() {
     for (mode, nonce) in [
         (Mode::Gcm, &[1u8; 12][..]),
         (Mode::Gcm, &[1u8; 16][..]),
+        (Mode::Gcm, &[1u8; 1][..]),
         (Mode::Ccm, &[1u8; 7][..]),
     ] {
         let mut ct = aes(mode, Direction::Encrypt, &k, nonce, b"aad", b"message").unwrap();
@@ -144,4 +153,31 @@ fn tampering_fails_authentication() {
         aes_cbc_pkcs7(Direction::Decrypt, &k, &[0; 16], &bad),
         Err(Error::Authentication)
     );
+}
+
+/// The composed GCM for other IV lengths against `aes-gcm` instantiated for them.
+#[test]
+fn gcm_any_iv_length_equals_aes_gcm() {
+    use aes_gcm::AesGcm;
+    use cipher::consts::{U8, U16, U60};
+    fn reference<N: cipher::array::ArraySize>(key: &[u8], iv: &[u8], aad: &[u8], data: &[u8]) -> Vec<u8> {
+        let c = AesGcm::<Aes256, N>::new_from_slice(key).unwrap();
+        c.encrypt(iv.try_into().unwrap(), Payload { msg: data, aad }).unwrap()
+    }
+    let key = [3u8; 32];
+    for len in [0usize, 1, 15, 16, 17, 100] {
+        let data: Vec<u8> = (0..len as u8).collect();
+        for (iv, expected) in [
+            (&[9u8; 8][..], reference::<U8>(&key, &[9; 8], b"a", &data)),
+            (&[9u8; 16][..], reference::<U16>(&key, &[9; 16], b"a", &data)),
+            (&[9u8; 60][..], reference::<U60>(&key, &[9; 60], b"a", &data)),
+        ] {
+            let ct = aes(Mode::Gcm, Direction::Encrypt, &key, iv, b"a", &data).unwrap();
+            assert_eq!(&ct[..], &expected[..], "IV {} bytes, data {len}", iv.len());
+            assert_eq!(
+                &aes(Mode::Gcm, Direction::Decrypt, &key, iv, b"a", &ct).unwrap()[..],
+                &data[..]
+            );
+        }
+    }
 }
