@@ -108,10 +108,11 @@ impl<P: Platform> App<P> {
             self.write_file(fid::DEVICE_OPTIONS, &opts)?;
         }
         let mut domains: Vec<u8> = match params.dkek_shares {
+            // No shares: a random DKEK of the device's own (keys can be wrapped, never moved).
             Some(0) => {
                 let dkek = Zeroizing::new(self.random_array::<32>()?);
-                self.write_sealed_mkek(fid::DKEK, &mkek, &dkek[..])?;
-                alloc::vec![1, 1]
+                self.write_dkek(0, 1, true, &dkek, Some(&mkek))?;
+                alloc::vec![1, 0]
             }
             Some(n) => alloc::vec![n, 0],
             None => alloc::vec![0, 0],

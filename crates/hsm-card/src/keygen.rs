@@ -147,26 +147,13 @@ impl<P: Platform> App<P> {
             return Err(Status::ExecutionError);
         }
         self.apply_default_counter(&mut req.meta)?;
-        let (key, public, bits, is_rsa) = self.generate(&req.spec)?;
-        let device = self.device_key()?.ok_or(Status::ExecutionError)?;
-        let device_public = hsm_crypto::ec::p256_public(&device).ok_or(Status::ExecutionError)?;
-        let name = crate::device_name(&device_public);
-
-        let pk = match &public {
-            Public::Ec(curve, point) => cvc::public_key(&cvc::PublicKey::Ec { curve: *curve, point }),
-            Public::Rsa(n, e) => cvc::public_key(&cvc::PublicKey::Rsa { n, e }),
-        };
-        let body = cvc::body(req.car.unwrap_or(&name), &pk, req.chr.unwrap_or(&name), false);
-        let self_sig = self.self_signature(&key, &body)?;
-        let inner = cvc::certificate(&body, &self_sig);
-        let tbs = cvc::authenticated_tbs(&inner, &name);
-        let outer = hsm_crypto::ec::p256_sign_sha256(&device, &tbs).ok_or(Status::ExecutionError)?;
-        let request = cvc::authenticated_request(&tbs, &outer);
+        let key = self.generate(&req.spec)?;
+        let (request, description) = self.asymmetric_request(id, &key, req.car, req.chr)?;
         if request.len() > reply.remaining() {
             return Err(Status::WrongLength);
         }
 
-        self.install_key(id, &req.meta, &key, &default_prkd(id, is_rsa, bits))?;
+        self.install_key(id, &req.meta, &key, &description)?;
         self.write_file(u16::from_be_bytes([prefix::EE_CERT, id]), &request)?;
         reply.extend(&request)?;
         Ok(())
@@ -181,30 +168,67 @@ impl<P: Platform> App<P> {
         Ok(())
     }
 
-    fn generate(&mut self, spec: &Spec) -> Result<(PrivateKey, Public, usize, bool), Status> {
+    fn generate(&mut self, spec: &Spec) -> Result<PrivateKey, Status> {
         match *spec {
-            Spec::Ec(curve) => {
-                let key = EcPrivateKey::generate(curve, self.drbg()?).map_err(|_| Status::ExecutionError)?;
-                let point = key.public_key().map_err(|_| Status::ExecutionError)?;
-                Ok((PrivateKey::Ec(key), Public::Ec(curve, point), curve.order_bits(), false))
-            }
+            Spec::Ec(curve) => EcPrivateKey::generate(curve, self.drbg()?)
+                .map(PrivateKey::Ec)
+                .map_err(|_| Status::ExecutionError),
             Spec::Rsa { bits, e } => self.generate_rsa(bits, e),
         }
     }
 
+    /// The authenticated CV request (`67`, reference §8.1) of private key `key` at slot `id` —
+    /// self-signed by the key, signed by the device key — and its default PRKD. CAR and CHR
+    /// default to the device's name.
+    pub(crate) fn asymmetric_request(
+        &mut self,
+        id: u8,
+        key: &PrivateKey,
+        car: Option<&[u8]>,
+        chr: Option<&[u8]>,
+    ) -> Result<(Vec<u8>, Vec<u8>), Status> {
+        let (pk, description) = match key {
+            PrivateKey::Ec(k) => {
+                let point = k.public_key().map_err(|_| Status::ExecutionError)?;
+                let pk = cvc::public_key(&cvc::PublicKey::Ec {
+                    curve: k.curve(),
+                    point: &point,
+                });
+                (pk, default_prkd(id, false, k.curve().order_bits()))
+            }
+            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            PrivateKey::Rsa(k) => {
+                let pk = cvc::public_key(&cvc::PublicKey::Rsa {
+                    n: &k.modulus(),
+                    e: &k.public_exponent(),
+                });
+                (pk, default_prkd(id, true, k.bits()))
+            }
+            PrivateKey::Secret(_) => return Err(Status::ExecutionError),
+        };
+        let device = self.device_key()?.ok_or(Status::ExecutionError)?;
+        let device_public = hsm_crypto::ec::p256_public(&device).ok_or(Status::ExecutionError)?;
+        let name = crate::device_name(&device_public);
+        let body = cvc::body(car.unwrap_or(&name), &pk, chr.unwrap_or(&name), false);
+        let self_sig = self.self_signature(key, &body)?;
+        let inner = cvc::certificate(&body, &self_sig);
+        let tbs = cvc::authenticated_tbs(&inner, &name);
+        let outer = hsm_crypto::ec::p256_sign_sha256(&device, &tbs).ok_or(Status::ExecutionError)?;
+        Ok((cvc::authenticated_request(&tbs, &outer), description))
+    }
+
     #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
-    fn generate_rsa(&mut self, bits: usize, e: u32) -> Result<(PrivateKey, Public, usize, bool), Status> {
+    fn generate_rsa(&mut self, bits: usize, e: u32) -> Result<PrivateKey, Status> {
         use hsm_crypto::asym::rsa::{MAX_BITS, MIN_BITS, RsaPrivateKey};
         if !(MIN_BITS..=MAX_BITS).contains(&bits) || !bits.is_multiple_of(256) {
             return Err(Status::FunctionNotSupported);
         }
         let key = RsaPrivateKey::generate(bits, e, self.drbg()?).map_err(|_| Status::ExecutionError)?;
-        let public = Public::Rsa(key.modulus(), key.public_exponent());
-        Ok((PrivateKey::Rsa(alloc::boxed::Box::new(key)), public, bits, true))
+        Ok(PrivateKey::Rsa(alloc::boxed::Box::new(key)))
     }
 
     #[cfg(not(all(feature = "rsa", target_has_atomic = "ptr")))]
-    fn generate_rsa(&mut self, _: usize, _: u32) -> Result<(PrivateKey, Public, usize, bool), Status> {
+    fn generate_rsa(&mut self, _: usize, _: u32) -> Result<PrivateKey, Status> {
         Err(Status::FunctionNotSupported)
     }
 
@@ -226,13 +250,6 @@ impl<P: Platform> App<P> {
             PrivateKey::Secret(_) => Err(Status::ExecutionError),
         }
     }
-}
-
-/// A generated public key.
-enum Public {
-    Ec(Curve, Vec<u8>),
-    #[cfg_attr(not(all(feature = "rsa", target_has_atomic = "ptr")), allow(dead_code))]
-    Rsa(Vec<u8>, Vec<u8>),
 }
 
 #[cfg(test)]

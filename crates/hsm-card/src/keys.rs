@@ -237,7 +237,9 @@ impl<P: Platform> App<P> {
         if !self.session.user_authenticated || id == 0 {
             return Err(Status::SecurityStatusNotSatisfied);
         }
-        let sealed = self.read_file(key_fid(id))?.ok_or(Status::FileNotFound)?;
+        if !self.platform.store().contains(key_fid(id)) {
+            return Err(Status::FileNotFound);
+        }
         let meta = self.key_metadata(id)?;
         if meta.counter == Some(0) {
             return Err(Status::NotEnoughMemory);
@@ -245,13 +247,19 @@ impl<P: Platform> App<P> {
         if !meta.allows(alg) {
             return Err(Status::ConditionsNotSatisfied);
         }
+        Ok((self.open_key(id)?, meta))
+    }
+
+    /// Reads and unseals key `id` (6A82 when there is none, 6400 without an unlocked MKEK).
+    pub(crate) fn open_key(&mut self, id: u8) -> Result<PrivateKey, Status> {
+        let sealed = self.read_file(key_fid(id))?.ok_or(Status::FileNotFound)?;
         let mkek = self.session.mkek.clone().ok_or(Status::ExecutionError)?;
         let sealing = self.keys.mkek_sealing_key(&mkek);
         let plain = self
             .keys
             .open(&sealing, key_fid(id), &sealed)
             .ok_or(Status::ExecutionError)?;
-        Ok((decode(&plain)?, meta))
+        decode(&plain)
     }
 
     /// Spends one use of key `id`, durably, before its result leaves the card.

@@ -20,6 +20,7 @@ extern crate alloc;
 extern crate std;
 
 mod cvc;
+mod dkek;
 pub mod files;
 mod fs;
 mod init;
@@ -32,6 +33,7 @@ mod secrets;
 mod symkey;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod wrap;
 
 use alloc::vec::Vec;
 
@@ -270,6 +272,9 @@ impl<P: Platform> Application for App<P> {
             0x62 => self.decipher(cmd, reply),
             0x76 => self.derive_ec_key(cmd),
             0x48 => self.generate_symmetric_key(cmd),
+            0x52 => self.key_domain(cmd, reply),
+            0x72 => self.wrap_key(cmd, reply),
+            0x74 => self.unwrap_key(cmd),
             0x78 => self.cipher_symmetric(cmd, reply),
             _ => Err(Status::InstructionNotSupported),
         }

@@ -217,6 +217,7 @@ impl<P: Platform> App<P> {
         }
         let mkek = self.check_pin(pin, cmd.data)?;
         self.open_session(pin, mkek);
+        self.seal_pending_dkeks();
         Ok(())
     }
 

@@ -232,6 +232,28 @@ impl RsaPrivateKey {
         Ok(key)
     }
 
+    /// Loads a key from its modulus, public exponent and private exponent (big-endian), recovering
+    /// the primes (NIST SP 800-56B Appendix C.2; the `rsa` crate needs 2^16 < e < 2^256 for it).
+    /// The SmartCard-HSM key blob's private-exponent form (reference §7.3) carries only these.
+    pub fn from_ned(n: &[u8], e: &[u8], d: &[u8]) -> Result<Self, Error> {
+        if e.is_empty() || e.len() > 4 {
+            return Err(Error::InvalidKey);
+        }
+        check_exponent(e.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))?;
+        let inner =
+            PrivateKey::from_components(uint(n), uint(e), uint(d), Vec::new()).map_err(|_| Error::InvalidKey)?;
+        let key = RsaPrivateKey { inner };
+        if !(MIN_BITS..=MAX_BITS).contains(&key.bits()) {
+            return Err(Error::InvalidKey);
+        }
+        Ok(key)
+    }
+
+    /// The private exponent `d`, big-endian, `size()` bytes.
+    pub fn private_exponent(&self) -> Zeroizing<Vec<u8>> {
+        be(self.inner.d(), self.size()).unwrap_or_default()
+    }
+
     /// The primes and exponent to store (see [`RsaPrimes`]).
     pub fn to_pqe(&self) -> Result<RsaPrimes, Error> {
         let half = self.size().div_ceil(2);
