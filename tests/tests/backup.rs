@@ -1,0 +1,278 @@
+//! DKEK shares and key wrap/unwrap between two virtual cards in one private pcscd, with OpenSC's
+//! `sc-hsm-tool`: the same share gives the same key check value on both devices before any login,
+//! keys wrapped on card 0 unwrap on card 1 and work there (signatures verified by openssl with
+//! card 0's public keys, AES results identical), and a damaged blob changes nothing.
+
+use hsm_e2e::{
+    Env, SO_PIN, USER_PIN, apdu_script_binary, assert_no_failures, cipher_symmetric_apdu, initialize_succeeded,
+    path_str,
+};
+
+const SELECT: &str = "00A4040C0BE82B0601040181C31F0201";
+const PASSWORD: &str = "backup-test-password";
+
+fn verify_apdu() -> String {
+    let mut v = vec![0x00, 0x20, 0x00, 0x81, USER_PIN.len() as u8];
+    v.extend_from_slice(USER_PIN.as_bytes());
+    hex::encode_upper(v)
+}
+
+/// The key check value `sc-hsm-tool` prints after an import (16 hex digits after "value").
+fn kcv_in(text: &str) -> Option<String> {
+    text.lines()
+        .filter(|l| l.to_ascii_lowercase().contains("check value"))
+        .find_map(|l| {
+            l.split(|c: char| !c.is_ascii_hexdigit())
+                .find(|w| w.len() == 16)
+                .map(str::to_ascii_uppercase)
+        })
+}
+
+/// UNWRAP KEY (80 74 id 93) of `blob`, extended length.
+fn unwrap_apdu(id: u8, blob: &[u8]) -> String {
+    let mut v = vec![0x80, 0x74, id, 0x93, 0, (blob.len() >> 8) as u8, blob.len() as u8];
+    v.extend_from_slice(blob);
+    v.extend_from_slice(&[0, 0]);
+    hex::encode_upper(v)
+}
+
+/// The value of the first OCTET STRING inside the outer SEQUENCE of a DER file.
+fn first_octet_string(der: &[u8]) -> Option<&[u8]> {
+    fn header(d: &[u8]) -> Option<(u8, usize, &[u8])> {
+        let (&tag, rest) = d.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        if first < 0x80 {
+            return Some((tag, usize::from(first), rest));
+        }
+        let n = usize::from(first & 0x7F);
+        let len = rest.get(..n)?.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b));
+        Some((tag, len, rest.get(n..)?))
+    }
+    let (0x30, _, inner) = header(der)? else { return None };
+    let (0x04, len, rest) = header(inner)? else { return None };
+    rest.get(..len)
+}
+
+/// LIST KEYS and the KEY DOMAIN status of domain 0 of card `index`, without logging in.
+fn keys_and_domain(env: &Env, index: usize) -> (String, String) {
+    let r = env.apdu_script(
+        apdu_script_binary!(),
+        index,
+        &[SELECT.into(), "8058000000".into(), "8052000000".into()],
+    );
+    (r[1].clone(), r[2].clone())
+}
+
+#[test]
+fn dkek_shares_and_wrapped_keys_move_between_devices() {
+    let Some(env) = Env::with_cards(2) else { return };
+    let mut failures = Vec::new();
+    for reader in ["0", "1"] {
+        let out = env.sc_hsm_tool(&[
+            "--reader",
+            reader,
+            "--initialize",
+            "--so-pin",
+            SO_PIN,
+            "--pin",
+            USER_PIN,
+            "--dkek-shares",
+            "1",
+        ]);
+        assert!(
+            initialize_succeeded(&out),
+            "initialize in reader {reader} failed:\n{out}"
+        );
+    }
+    let share = path_str(&env.dir().join("share.pbe"));
+    env.sc_hsm_tool(&["--reader", "0", "--create-dkek-share", &share, "--password", PASSWORD])
+        .ok();
+    let mut kcvs = Vec::new();
+    for (index, reader) in ["0", "1"].into_iter().enumerate() {
+        // A fresh connection: no PIN has been presented to either card since the restart.
+        env.restart_card(index);
+        let out = env.sc_hsm_tool(&[
+            "--reader",
+            reader,
+            "--import-dkek-share",
+            &share,
+            "--password",
+            PASSWORD,
+        ]);
+        let kcv = kcv_in(&out.text());
+        let (_, status) = keys_and_domain(&env, index);
+        // 01 total, 00 missing, the KCV, 9000 — read back without a login.
+        match &kcv {
+            Some(k) if status == format!("0100{k}9000") => {}
+            _ => failures.push(format!(
+                "card {index}: import printed KCV {kcv:?}, status {status}:\n{out}"
+            )),
+        }
+        kcvs.push(kcv);
+    }
+    assert_eq!(kcvs[0], kcvs[1], "the same share gave different KCVs");
+    assert!(kcvs[0].as_deref().is_some_and(|k| k != "0000000000000000"));
+
+    // Keys on card 0: P-256 and RSA-2048 through PKCS#11, AES-256 through the card's command.
+    let slot0 = ["--slot-index", "0"];
+    for (kind, id, label) in [("EC:prime256v1", "01", "ec-key"), ("rsa:2048", "02", "rsa-key")] {
+        env.pkcs11_tool(&[
+            slot0[0],
+            slot0[1],
+            "--keypairgen",
+            "--key-type",
+            kind,
+            "--id",
+            id,
+            "--label",
+            label,
+            "--login",
+            "--pin",
+            USER_PIN,
+        ])
+        .ok();
+    }
+    let r = env.apdu_script(
+        apdu_script_binary!(),
+        0,
+        &[SELECT.into(), verify_apdu(), "004803B2".into()],
+    );
+    assert_eq!(r, ["9000", "9000", "9000"], "AES key generation on card 0");
+
+    // Wrap on card 0, unwrap on card 1.
+    for id in ["1", "2", "3"] {
+        let file = path_str(&env.dir().join(format!("key{id}.wrap")));
+        let out = env.sc_hsm_tool(&[
+            "--reader",
+            "0",
+            "--wrap-key",
+            &file,
+            "--key-reference",
+            id,
+            "--pin",
+            USER_PIN,
+        ]);
+        if !std::path::Path::new(&file).exists() {
+            failures.push(format!("wrap of key {id} wrote no file:\n{out}"));
+            continue;
+        }
+        let out = env.sc_hsm_tool(&[
+            "--reader",
+            "1",
+            "--unwrap-key",
+            &file,
+            "--key-reference",
+            id,
+            "--pin",
+            USER_PIN,
+            "--force",
+        ]);
+        if out.text().to_ascii_lowercase().contains("fail") || out.text().contains("error") {
+            failures.push(format!("unwrap of key {id}:\n{out}"));
+        }
+    }
+    assert_no_failures(&failures);
+
+    // Signatures on card 1 verify with card 0's public keys.
+    let data_file = env.write_file("data.txt", b"signed on the second device\n");
+    for (id, mechanism, pkey_args) in [
+        ("01", "ECDSA-SHA256", &["-pkeyopt", "digest:sha256"][..]),
+        ("02", "SHA256-RSA-PKCS", &["-pkeyopt", "digest:sha256"][..]),
+    ] {
+        let public = env.pkcs15_tool(&["--reader", "0", "--read-public-key", id]).ok();
+        let pem = env.write_file(&format!("card0-{id}.pem"), public.stdout.as_bytes());
+        let sig = path_str(&env.dir().join(format!("sig-{id}.bin")));
+        let (data, pem, hash) = (path_str(&data_file), path_str(&pem), format!("{sig}.hash"));
+        let mut args = vec![
+            "--slot-index",
+            "1",
+            "--sign",
+            "--mechanism",
+            mechanism,
+            "--id",
+            id,
+            "--login",
+            "--pin",
+            USER_PIN,
+            "--input-file",
+            &data,
+            "--output-file",
+            &sig,
+        ];
+        if mechanism.starts_with("ECDSA") {
+            args.extend_from_slice(&["--signature-format", "openssl"]);
+        }
+        env.pkcs11_tool(&args).ok();
+        let digest = env.openssl(&["dgst", "-sha256", "-binary", "-out", &hash, &data]);
+        digest.ok();
+        let mut verify = vec![
+            "pkeyutl", "-verify", "-pubin", "-inkey", &pem, "-in", &hash, "-sigfile", &sig,
+        ];
+        verify.extend_from_slice(pkey_args);
+        let out = env.openssl(&verify);
+        if !out.contains("Signature Verified Successfully") {
+            failures.push(format!(
+                "key {id} signed on card 1 does not verify with card 0's key:\n{out}"
+            ));
+        }
+    }
+    // The AES key gives the same ciphertext on both cards.
+    let block = [0x5Au8; 32];
+    let cipher = |index| {
+        env.apdu_script(
+            apdu_script_binary!(),
+            index,
+            &[SELECT.into(), verify_apdu(), cipher_symmetric_apdu(3, 0x10, &block, 0)],
+        )[2]
+        .clone()
+    };
+    let (a, b) = (cipher(0), cipher(1));
+    if a != b || !a.ends_with("9000") || a.len() != 2 * 32 + 4 {
+        failures.push(format!("AES-CBC on card 0 {a}, on card 1 {b}"));
+    }
+    // OpenSC lists the unwrapped asymmetric keys on card 1 with card 0's labels.
+    let objects = env
+        .pkcs11_tool(&["--slot-index", "1", "--list-objects", "--login", "--pin", USER_PIN])
+        .ok();
+    for label in ["ec-key", "rsa-key"] {
+        if !objects.contains(label) {
+            failures.push(format!("card 1 does not list {label}:\n{objects}"));
+        }
+    }
+
+    // sc-hsm-tool's file is SEQUENCE { OCTET STRING blob, PRKD, certificate }. The blob itself,
+    // with one bit flipped anywhere in a sample of positions, is refused and card 1 stays as it
+    // was; the intact blob unwraps into another slot.
+    let wrapped = std::fs::read(env.dir().join("key1.wrap")).expect("key1.wrap");
+    let blob = first_octet_string(&wrapped).expect("blob in the wrap file");
+    let before = keys_and_domain(&env, 1);
+    let mut apdus = vec![SELECT.to_string(), verify_apdu()];
+    let positions: Vec<usize> = (0..blob.len()).step_by(7).chain([blob.len() - 1]).collect();
+    for &i in &positions {
+        let mut bad = blob.to_vec();
+        bad[i] ^= 0x01;
+        apdus.push(unwrap_apdu(9, &bad));
+    }
+    apdus.push(unwrap_apdu(9, &blob[..blob.len() - 1]));
+    let responses = env.apdu_script(apdu_script_binary!(), 1, &apdus);
+    for (i, r) in positions.iter().zip(&responses[2..]) {
+        if r == "9000" {
+            failures.push(format!("blob with byte {i} flipped was accepted"));
+        }
+    }
+    if responses.last().map(String::as_str) == Some("9000") {
+        failures.push("truncated blob accepted".into());
+    }
+    if keys_and_domain(&env, 1) != before {
+        failures.push("refused blobs changed card 1".into());
+    }
+    let r = env.apdu_script(
+        apdu_script_binary!(),
+        1,
+        &[SELECT.into(), verify_apdu(), unwrap_apdu(9, blob)],
+    );
+    if r[2] != "9000" {
+        failures.push(format!("intact blob refused: {}", r[2]));
+    }
+    assert_no_failures(&failures);
+}
