@@ -319,6 +319,30 @@ fn apdu_sequence() {
             a(&build(0x80, 0x58, 0, 0, &[], 65536)),
         ],
     );
+    // DKEK shares, key domains, WRAP and UNWRAP. The blob for UNWRAP is made here by a card that
+    // imported the same share, so the fuzzer starts from a blob whose KCV and CMAC are valid.
+    let share = [0x5Au8; 32];
+    let blob = wrapped_aes_blob(&share);
+    seq_seed(
+        "dkek_wrap",
+        FLAG_INIT | FLAG_ALT_INIT | FLAG_USER,
+        0,
+        vec![
+            a(&build(0x80, 0x52, 0x00, 0x00, &[], 0)),
+            a(&build(0x80, 0x52, 0x01, 0x00, &[0x01], 0)),
+            a(&build(0x80, 0x52, 0x00, 0x00, &share, 0)),
+            a(&build(0x80, 0x52, 0x01, 0x01, &[0x02], 0)),
+            a(&build(0x80, 0x52, 0x00, 0x01, &[0x33; 32], 0)),
+            a(&build(0x00, 0x48, 0x01, 0xB2, &[0x91, 0x02, 0x10, 0x92], 0)),
+            a(&build(0x80, 0x72, 0x01, 0x92, &[], 65536)),
+            a(&build(0x80, 0x74, 0x02, 0x93, &blob, 0)),
+            a(&update_binary(0x2F10, 0, &blob)),
+            a(&build(0x80, 0x74, 0x03, 0x93, &[], 0)),
+            a(&build(0x80, 0x78, 0x03, 0x10, &[0; 16], 0)),
+            a(&build(0x80, 0x52, 0x04, 0x01, &[], 0)),
+            a(&build(0x80, 0x52, 0x03, 0x01, &[], 0)),
+        ],
+    );
     // GET CHALLENGE and odd classes, before and after SELECT.
     seq_seed(
         "unselected_and_classes",
@@ -336,6 +360,25 @@ fn apdu_sequence() {
             a(&[0x00, 0x84, 0x00]),
         ],
     );
+}
+
+/// The WRAP KEY answer for an AES-256 key on a card whose domain 0 has `share` as its only share.
+fn wrapped_aes_blob(share: &[u8; 32]) -> Vec<u8> {
+    let mut card = Card::new(RamPlatform::new(1));
+    let mut out = vec![0u8; RESPONSE_BUFFER_SIZE];
+    let mut send = |card: &mut Card<RamPlatform>, apdu: &[u8]| {
+        let n = card.transmit(apdu, &mut out);
+        assert_eq!(&out[n - 2..n], &[0x90, 0x00], "{apdu:02X?}");
+        out[..n - 2].to_vec()
+    };
+    let mut init = apdus::tlv(0x81, apdus::USER_PIN);
+    init.extend_from_slice(&apdus::tlv(0x82, apdus::SO_PIN));
+    init.extend_from_slice(&[0x92, 0x01, 0x01]);
+    send(&mut card, apdus::SELECT_AID);
+    send(&mut card, &build(0x80, 0x50, 0, 0, &init, 0));
+    send(&mut card, &build(0x80, 0x52, 0x00, 0x00, share, 256));
+    send(&mut card, &build(0x00, 0x48, 0x01, 0xB2, &[], 0));
+    send(&mut card, &build(0x80, 0x72, 0x01, 0x92, &[], 65536))
 }
 
 fn apdu_parse() {
