@@ -1,0 +1,282 @@
+//! The `pico-hsm-tool` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use zeroize::Zeroizing;
+
+use crate::card::reader::{Connection, PcscTransport};
+use crate::card::{Client, Transport};
+use crate::commands::dkek::{self, CreateShare, PasswordSource};
+use crate::commands::info;
+use crate::hsm::{self, AppInfo, MAX_KEY_DOMAINS};
+use crate::{Error, input};
+
+#[derive(Parser)]
+#[command(
+    name = "pico-hsm-tool",
+    version,
+    about = "Administers a Pico HSM (or any SmartCard-HSM) over PC/SC",
+    long_about = "Administers a Pico HSM, or any SmartCard-HSM compatible card, through pcscd.\n\n\
+        Device information, and DKEK shares: the key-encryption keys that make key backup and restore \
+        between devices possible. DKEK share files and password shares are byte-compatible with OpenSC's \
+        `sc-hsm-tool --create-dkek-share` / `--import-dkek-share`, so shares made by either tool work \
+        with the other.\n\n\
+        Errors from the card name the status word and what it means, for example \
+        \"6982 security status not satisfied (log in with --pin)\".",
+    after_help = "Examples:\n  \
+        pico-hsm-tool info\n  \
+        pico-hsm-tool dkek create-share dkek-share-1.pbe\n  \
+        pico-hsm-tool dkek create-share dkek.pbe --pwd-shares-threshold 2 --pwd-shares-total 3\n  \
+        pico-hsm-tool dkek import-share dkek-share-1.pbe --password-file pw.txt\n  \
+        pico-hsm-tool --reader \"Virtual PCD 00 00\" dkek status"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Args)]
+struct Global {
+    /// PC/SC reader to use [default: the first reader with a card]
+    #[arg(long, global = true, value_name = "NAME")]
+    reader: Option<String>,
+
+    /// User PIN, verified after selecting the card (visible to other users in the process list: prefer
+    /// --pin-file). Upstream Pico HSM firmware shows the DKEK key check value only after a login
+    #[arg(long, global = true, value_name = "PIN", conflicts_with = "pin_file")]
+    pin: Option<String>,
+
+    /// File whose first line is the user PIN
+    #[arg(long, global = true, value_name = "PATH")]
+    pin_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Show the device: firmware version, device id, free memory, options, PIN retries, key domains
+    Info,
+    /// DKEK shares and key domains
+    #[command(subcommand)]
+    Dkek(DkekCmd),
+}
+
+#[derive(Subcommand)]
+enum DkekCmd {
+    /// Create a random 32-byte DKEK share and save it to FILE, encrypted with a password
+    ///
+    /// The file has sc-hsm-tool's format (64 bytes: "Salted__", salt, AES-256-CBC with a key from
+    /// MD5-based EVP_BytesToKey with 10,000,000 iterations), so `sc-hsm-tool --import-dkek-share` reads
+    /// it. No card is needed: the randomness comes from the operating system.
+    ///
+    /// The password is asked twice on the terminal, or read from --password-file. With
+    /// --pwd-shares-threshold T --pwd-shares-total N the tool instead encrypts with a random password
+    /// and splits that password into N shares, any T of which recover it (sc-hsm-tool's n-of-m
+    /// scheme); the shares are shown one at a time on a terminal, printed to stdout otherwise, or written
+    /// one per --password-share-file.
+    #[command(verbatim_doc_comment)]
+    CreateShare(CreateShareArgs),
+    /// Decrypt a DKEK share file and import the share into a key domain of the card
+    ///
+    /// No PIN is needed. The password is asked on the terminal or read from --password-file; a file made
+    /// with password shares needs --pwd-shares-threshold T (the shares are then asked on the terminal)
+    /// or one --password-share-file per share. Prints the domain's share count and, once all shares are
+    /// in, the DKEK's key check value. The share and the password are never printed.
+    #[command(verbatim_doc_comment)]
+    ImportShare(ImportShareArgs),
+    /// Show a key domain's DKEK status: shares, shares still missing, key check value
+    Status {
+        /// Key domain (0-15) [default: every domain]
+        #[arg(long, value_name = "D", value_parser = clap::value_parser!(u8).range(0..i64::from(MAX_KEY_DOMAINS)))]
+        domain: Option<u8>,
+    },
+}
+
+#[derive(Args)]
+struct CreateShareArgs {
+    /// Where to write the encrypted share (sc-hsm-tool uses the extension .pbe)
+    file: PathBuf,
+
+    /// File whose first line is the password (at least 6 characters)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["pwd_shares_threshold", "pwd_shares_total"])]
+    password_file: Option<PathBuf>,
+
+    /// Split a random password into shares: how many shares recover it (at least 2)
+    #[arg(long, value_name = "T", requires = "pwd_shares_total")]
+    pwd_shares_threshold: Option<u8>,
+
+    /// Split a random password into shares: how many shares to make (at least T)
+    #[arg(long, value_name = "N", requires = "pwd_shares_threshold")]
+    pwd_shares_total: Option<u8>,
+
+    /// Write password share i to the i-th of these files instead of showing it (give it N times)
+    #[arg(long, value_name = "PATH", requires = "pwd_shares_total")]
+    password_share_file: Vec<PathBuf>,
+
+    /// Overwrite FILE if it exists
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct ImportShareArgs {
+    /// The encrypted share file
+    file: PathBuf,
+
+    /// Key domain to import into (0-15)
+    #[arg(long, value_name = "D", default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..i64::from(MAX_KEY_DOMAINS)))]
+    domain: u8,
+
+    /// File whose first line is the password
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["pwd_shares_threshold", "password_share_file"])]
+    password_file: Option<PathBuf>,
+
+    /// The file's password was split into shares: how many to enter on the terminal (sc-hsm-tool spells
+    /// this --pwd-shares-total when importing)
+    #[arg(long, value_name = "T", alias = "pwd-shares-total")]
+    pwd_shares_threshold: Option<u8>,
+
+    /// A file holding one password share as printed at creation ("Prime : ...", "Share ID : ...",
+    /// "Share value : ..."); give one per share
+    #[arg(long, value_name = "PATH")]
+    password_share_file: Vec<PathBuf>,
+}
+
+/// Parses the command line, runs the command and returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pico-hsm-tool: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    let g = &cli.global;
+    let pin = input::pin(g.pin.as_deref(), g.pin_file.as_deref())?;
+    match &cli.command {
+        Cmd::Info => {
+            let mut conn = Connection::open(g.reader.as_deref())?;
+            let reader = conn.reader().to_string();
+            session(&mut conn, pin.as_ref(), |c, app| info::info(c, &reader, app))
+        }
+        Cmd::Dkek(DkekCmd::CreateShare(a)) => dkek::create_share(&CreateShare {
+            file: &a.file,
+            password_file: a.password_file.as_deref(),
+            shares: a.pwd_shares_threshold.zip(a.pwd_shares_total),
+            share_files: &a.password_share_file,
+            force: a.force,
+        }),
+        Cmd::Dkek(DkekCmd::ImportShare(a)) => {
+            let source = if a.pwd_shares_threshold.is_some() || !a.password_share_file.is_empty() {
+                PasswordSource::Shares {
+                    files: &a.password_share_file,
+                    threshold: a.pwd_shares_threshold,
+                }
+            } else {
+                PasswordSource::Password(a.password_file.as_deref())
+            };
+            import_share(g.reader.as_deref(), pin.as_ref(), &a.file, a.domain, &source)
+        }
+        Cmd::Dkek(DkekCmd::Status { domain }) => {
+            let mut conn = Connection::open(g.reader.as_deref())?;
+            session(&mut conn, pin.as_ref(), |c, _| dkek::status(c, *domain))
+        }
+    }
+}
+
+fn import_share(
+    reader: Option<&str>,
+    pin: Option<&Zeroizing<Vec<u8>>>,
+    file: &Path,
+    domain: u8,
+    source: &PasswordSource<'_>,
+) -> Result<(), Error> {
+    let mut conn = Connection::open(reader)?;
+    // Check the domain before custodians type passwords; the card is free again while they do.
+    session(&mut conn, pin, |c, _| dkek::check_importable(c, domain))?;
+    let share = dkek::decrypt_share_file(file, source)?;
+    session(&mut conn, pin, |c, _| dkek::import(c, domain, &share))
+}
+
+/// Runs `f` in one PC/SC transaction, after SELECT of the application and, with a PIN, VERIFY.
+fn session<R>(
+    conn: &mut Connection,
+    pin: Option<&Zeroizing<Vec<u8>>>,
+    f: impl FnOnce(&mut Client<PcscTransport<'_>>, &AppInfo) -> Result<R, Error>,
+) -> Result<R, Error> {
+    conn.with_transaction(|t| {
+        let mut c = Client::new(t);
+        let app = open(&mut c, pin)?;
+        f(&mut c, &app)
+    })
+}
+
+/// SELECT, then VERIFY when a PIN is given.
+pub fn open<T: Transport>(c: &mut Client<T>, pin: Option<&Zeroizing<Vec<u8>>>) -> Result<AppInfo, Error> {
+    let app = hsm::select(c).map_err(|e| match e.sw() {
+        Some(0x6A82) => Error::Input("the card has no SmartCard-HSM application (SELECT: 6A82)".into()),
+        _ => e.into(),
+    })?;
+    if let Some(pin) = pin {
+        hsm::verify(c, pin)?;
+    }
+    Ok(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn options_parse() {
+        let cli = Cli::try_parse_from([
+            "pico-hsm-tool",
+            "dkek",
+            "import-share",
+            "f.pbe",
+            "--pwd-shares-total",
+            "2",
+            "--reader",
+            "R",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.reader.as_deref(), Some("R"));
+        let Cmd::Dkek(DkekCmd::ImportShare(a)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.pwd_shares_threshold, Some(2));
+        assert_eq!(a.domain, 0);
+        assert!(Cli::try_parse_from(["pico-hsm-tool", "dkek", "status", "--domain", "16"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "pico-hsm-tool",
+                "dkek",
+                "create-share",
+                "f",
+                "--pwd-shares-threshold",
+                "2"
+            ])
+            .is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["pico-hsm-tool", "--pin", "1", "--pin-file", "p", "info"]).is_err(),
+            "--pin and --pin-file conflict"
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! The tool's card commands against the Pico HSM card core in-process (no pcscd): the same APDUs as
+//! through PC/SC, answered by `hsm-card` on a RAM flash.
+
+use hsm_card::testing::RamPlatform;
+use hsm_card::{Card, RESPONSE_BUFFER_SIZE};
+use hsm_tool::card::{Client, Command, Error, Transport};
+use hsm_tool::commands::{dkek, info};
+use hsm_tool::hsm::{self, Domain, PinRef, PinStatus};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+struct InProcess(Card<RamPlatform>);
+
+impl Transport for InProcess {
+    fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = vec![0; RESPONSE_BUFFER_SIZE];
+        let n = self.0.transmit(apdu, &mut out);
+        out.truncate(n);
+        Ok(out)
+    }
+}
+
+/// The shares in two of the sc-hsm-tool files in tests/data (see opensc_vectors.rs).
+const SHARE_A: &str = "61bf73783d504237355be46b5949eab0d1b4ae79b53b3c49d51f45f7fcbf0406";
+const SHARE_B: &str = "1baf64a079e5edc8847d3620d696f51265bd95e9fcc6066a19faeaaa915346fa";
+
+fn share(hex_share: &str) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(hex::decode(hex_share).unwrap().try_into().unwrap())
+}
+
+/// A card initialized as `sc-hsm-tool --initialize --so-pin 3537363231383830 --pin 648219
+/// --dkek-shares 2` does it, with the application selected again.
+fn initialized_card() -> Client<InProcess> {
+    let mut c = Client::new(InProcess(Card::new(RamPlatform::new(7))));
+    hsm_tool::cli::open(&mut c, None).unwrap();
+    let init = hex::decode("80020001 8106 363438323139 8208 3537363231383830 910103 920102".replace(' ', "")).unwrap();
+    c.call("INITIALIZE", &Command::new(0x80, 0x50, 0x00, 0x00).data(&init))
+        .unwrap();
+    hsm_tool::cli::open(&mut c, None).unwrap();
+    c
+}
+
+#[test]
+fn device_information() {
+    let mut c = Client::new(InProcess(Card::new(RamPlatform::new(7))));
+    let app = hsm_tool::cli::open(&mut c, None).unwrap();
+    assert_eq!(app.version, Some((6, 6)));
+    assert_eq!(hsm::device_id(&mut c).unwrap(), None, "no C_DevAut before INITIALIZE");
+    assert_eq!(hsm::pin_status(&mut c, PinRef::User).unwrap(), PinStatus::NotSet);
+
+    let mut c = initialized_card();
+    let mem = hsm::memory_and_version(&mut c).unwrap().unwrap();
+    assert_eq!(mem.version, (6, 6));
+    assert!(mem.free > 0);
+    let id = hsm::device_id(&mut c).unwrap().unwrap();
+    assert_eq!(id.len(), 16);
+    assert!(id.starts_with("ES") && id.ends_with("00001"), "{id}");
+    assert_eq!(hsm::pin_status(&mut c, PinRef::User).unwrap(), PinStatus::TriesLeft(3));
+    assert_eq!(hsm::pin_status(&mut c, PinRef::So).unwrap(), PinStatus::TriesLeft(15));
+    let app = hsm_tool::cli::open(&mut c, None).unwrap();
+    info::info(&mut c, "in-process", &app).unwrap();
+}
+
+#[test]
+fn dkek_import_two_shares() {
+    let mut c = initialized_card();
+    let domains = hsm::key_domains(&mut c).unwrap();
+    assert_eq!(domains.len(), 1);
+    let Domain::Configured(s) = &domains[0] else {
+        panic!("{domains:?}")
+    };
+    assert_eq!((s.total, s.missing), (2, 2));
+    dkek::check_importable(&mut c, 0).unwrap();
+    assert!(dkek::check_importable(&mut c, 1).is_err(), "no domain 1");
+
+    let (a, b) = (share(SHARE_A), share(SHARE_B));
+    let st = hsm::import_dkek_share(&mut c, 0, &a).unwrap();
+    assert_eq!((st.total, st.missing), (2, 1));
+    dkek::import(&mut c, 0, &b).unwrap();
+
+    let Some(Domain::Configured(st)) = hsm::key_domain(&mut c, 0).unwrap() else {
+        panic!()
+    };
+    assert_eq!(st.missing, 0);
+    let dkek: Vec<u8> = a.iter().zip(b.iter()).map(|(x, y)| x ^ y).collect();
+    assert_eq!(st.kcv[..], Sha256::digest(&dkek)[..8], "KCV = SHA-256(DKEK)[0..8]");
+
+    let err = dkek::check_importable(&mut c, 0).unwrap_err().to_string();
+    assert!(err.contains("already imported"), "{err}");
+    let err = hsm::import_dkek_share(&mut c, 0, &a).unwrap_err();
+    assert_eq!(err.sw(), Some(0x6986));
+    dkek::status(&mut c, None).unwrap();
+}
+
+#[test]
+fn wrong_pin_names_the_status_word() {
+    let mut c = initialized_card();
+    let pin = Zeroizing::new(b"000000".to_vec());
+    let err = hsm_tool::cli::open(&mut c, Some(&pin)).unwrap_err().to_string();
+    assert_eq!(err, "VERIFY (user PIN): 63C2 wrong PIN, 2 tries left");
+    let pin = Zeroizing::new(b"648219".to_vec());
+    hsm_tool::cli::open(&mut c, Some(&pin)).unwrap();
+    assert_eq!(hsm::pin_status(&mut c, PinRef::User).unwrap(), PinStatus::Verified);
+}
