@@ -440,12 +440,33 @@ impl Env {
     }
 
     /// Runs a prepared command (from [`Env::ns_command`]), capturing its output.
-    pub fn capture(&self, mut command: Command, description: String) -> Output {
+    pub fn capture(&self, command: Command, description: String) -> Output {
+        self.capture_with_input(command, description, None)
+    }
+
+    /// `program args` in the namespaces with `input` on its standard input (for tools that read
+    /// answers to their prompts from stdin, such as `sc-hsm-tool` asking for password shares).
+    pub fn run_with_input(&self, program: &str, args: &[&str], input: &str) -> Output {
+        let mut command = self.ns_command(program);
+        command.args(args);
+        self.capture_with_input(command, format!("{program} {}", args.join(" ")), Some(input))
+    }
+
+    /// [`Env::capture`] with `input` (if any) on the program's standard input.
+    pub fn capture_with_input(&self, mut command: Command, description: String, input: Option<&str>) -> Output {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let out_path = self.dir.path().join(format!("cmd{n}.out"));
         let err_path = self.dir.path().join(format!("cmd{n}.err"));
+        let stdin = match input {
+            Some(text) => {
+                let in_path = self.dir.path().join(format!("cmd{n}.in"));
+                fs::write(&in_path, text).expect("stdin file");
+                Stdio::from(File::open(&in_path).expect("stdin file"))
+            }
+            None => Stdio::null(),
+        };
         command
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(File::create(&out_path).expect("capture file"))
             .stderr(File::create(&err_path).expect("capture file"));
         let mut child = command

@@ -276,3 +276,148 @@ fn dkek_shares_and_wrapped_keys_move_between_devices() {
     }
     assert_no_failures(&failures);
 }
+
+/// One password share as `sc-hsm-tool` prints it: prime (hex), id (decimal), value (hex).
+struct PasswordShare {
+    prime: String,
+    id: String,
+    value: String,
+}
+
+fn password_shares(text: &str) -> Vec<PasswordShare> {
+    let field = |line: &str, name: &str| {
+        line.strip_prefix(name)
+            .and_then(|rest| rest.trim_start().strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+    };
+    let mut shares = Vec::new();
+    let mut prime = None;
+    let mut id = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(p) = field(line, "Prime") {
+            prime = Some(p);
+        } else if let Some(i) = field(line, "Share ID") {
+            id = Some(i);
+        } else if let Some(v) = field(line, "Share value") {
+            if let (Some(prime), Some(id)) = (prime.clone(), id.take()) {
+                shares.push(PasswordShare { prime, id, value: v });
+            }
+        }
+    }
+    shares
+}
+
+/// Three DKEK shares, the third protected by a 2-of-3 password-share scheme (`sc-hsm-tool
+/// --pwd-shares-threshold 2 --pwd-shares-total 3`), imported into two cards before any login:
+/// the missing count falls share by share, internal files stay unreadable throughout, and both
+/// cards end with the same key check value.
+#[test]
+fn three_shares_one_split_among_custodians() {
+    let Some(env) = Env::with_cards(2) else { return };
+    for reader in ["0", "1"] {
+        let out = env.sc_hsm_tool(&[
+            "--reader",
+            reader,
+            "--initialize",
+            "--so-pin",
+            SO_PIN,
+            "--pin",
+            USER_PIN,
+            "--dkek-shares",
+            "3",
+        ]);
+        assert!(
+            initialize_succeeded(&out),
+            "initialize in reader {reader} failed:\n{out}"
+        );
+    }
+    let file = |n: usize| path_str(&env.dir().join(format!("share{n}.pbe")));
+    for n in 1..=2 {
+        let password = format!("{PASSWORD}-{n}");
+        env.sc_hsm_tool(&[
+            "--reader",
+            "0",
+            "--create-dkek-share",
+            &file(n),
+            "--password",
+            &password,
+        ])
+        .ok();
+    }
+    // sc-hsm-tool waits for Enter before and after showing each password share.
+    let out = env.run_with_input(
+        "sc-hsm-tool",
+        &[
+            "--reader",
+            "0",
+            "--create-dkek-share",
+            &file(3),
+            "--pwd-shares-threshold",
+            "2",
+            "--pwd-shares-total",
+            "3",
+        ],
+        &"\n".repeat(16),
+    );
+    let shares = password_shares(&out.stdout);
+    assert_eq!(shares.len(), 3, "expected three password shares:\n{out}");
+
+    let internal: Vec<String> = (0x1090..=0x109F)
+        .chain([0x10A0])
+        .map(|f: u16| format!("00B1{f:04X}045402000000"))
+        .collect();
+    let mut failures = Vec::new();
+    let mut kcvs = Vec::new();
+    for (index, reader) in ["0", "1"].into_iter().enumerate() {
+        env.restart_card(index);
+        for n in 1..=3 {
+            let out = if n < 3 {
+                let password = format!("{PASSWORD}-{n}");
+                env.sc_hsm_tool(&[
+                    "--reader",
+                    reader,
+                    "--import-dkek-share",
+                    &file(n),
+                    "--password",
+                    &password,
+                ])
+            } else {
+                // Custodians 1 and 3 present their shares; the first also types the prime.
+                let (a, b) = (&shares[0], &shares[2]);
+                let input = format!("{}\n\n{}\n{}\n\n{}\n{}\n", a.prime, a.id, a.value, b.id, b.value);
+                env.run_with_input(
+                    "sc-hsm-tool",
+                    &[
+                        "--reader",
+                        reader,
+                        "--import-dkek-share",
+                        &file(3),
+                        "--pwd-shares-total",
+                        "2",
+                    ],
+                    &input,
+                )
+            };
+            let (_, status) = keys_and_domain(&env, index);
+            if !status.starts_with(&format!("03{:02X}", 3 - n)) || !status.ends_with("9000") {
+                failures.push(format!("card {index} share {n}: status {status}\n{out}"));
+            }
+            let mut apdus = vec![SELECT.to_string()];
+            apdus.extend(internal.iter().cloned());
+            let answers = env.apdu_script(apdu_script_binary!(), index, &apdus);
+            if let Some(a) = answers[1..].iter().find(|a| a.as_str() != "6982") {
+                failures.push(format!("card {index} after share {n}: an internal file answered {a}"));
+            }
+            if n == 3 {
+                kcvs.push(kcv_in(&out.text()));
+                let kcv = kcvs.last().cloned().flatten().unwrap_or_default();
+                if status != format!("0300{kcv}9000") {
+                    failures.push(format!("card {index}: final status {status}, printed KCV {kcv}\n{out}"));
+                }
+            }
+        }
+    }
+    assert_no_failures(&failures);
+    assert_eq!(kcvs[0], kcvs[1], "three shares gave different KCVs on the two cards");
+    assert!(kcvs[0].is_some());
+}
