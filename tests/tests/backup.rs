@@ -298,10 +298,10 @@ fn password_shares(text: &str) -> Vec<PasswordShare> {
             prime = Some(p);
         } else if let Some(i) = field(line, "Share ID") {
             id = Some(i);
-        } else if let Some(v) = field(line, "Share value") {
-            if let (Some(prime), Some(id)) = (prime.clone(), id.take()) {
-                shares.push(PasswordShare { prime, id, value: v });
-            }
+        } else if let Some(v) = field(line, "Share value")
+            && let (Some(prime), Some(id)) = (prime.clone(), id.take())
+        {
+            shares.push(PasswordShare { prime, id, value: v });
         }
     }
     shares
