@@ -15,6 +15,9 @@ const OID_ROLE_AT: [u8; 9] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x03, 0x01, 0x02, 0x
 /// Effective date 2023-03-21 and expiry 2070-12-31, as upstream (reference §8.1).
 const EFFECTIVE: [u8; 6] = [0x02, 0x03, 0x00, 0x03, 0x02, 0x01];
 const EXPIRY: [u8; 6] = [0x07, 0x00, 0x01, 0x02, 0x03, 0x01];
+/// id-KeyDomain-UID (1.3.6.1.4.1.24991.3.2.2): the extension naming an XKEK key domain
+/// (upstream's `OID_ID_KEY_DOMAIN_UID`, reference §3.12).
+pub const OID_KEY_DOMAIN_UID: [u8; 11] = [0x2B, 0x06, 0x01, 0x04, 0x01, 0x81, 0xC3, 0x1F, 0x03, 0x02, 0x02];
 
 /// Appends `tag ‖ length ‖ value` (BER, minimal length) to `out`.
 pub fn put(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
@@ -82,7 +85,14 @@ pub fn p256_public_key(point: &[u8; 65]) -> Vec<u8> {
 
 /// Certificate body (`7F4E`) of a request (no role, no dates) or of a full certificate.
 pub fn body(car: &[u8], public_key: &[u8], chr: &[u8], full: bool) -> Vec<u8> {
-    let mut b = Vec::with_capacity(public_key.len() + 80);
+    body_with_extensions(car, public_key, chr, full, &[])
+}
+
+/// [`body`] with the content of an extensions template `65` (none when `extensions` is empty),
+/// placed last, after the CHR (and after role and dates in a full certificate), as upstream's
+/// `asn1_cvc_cert_body` places it.
+pub fn body_with_extensions(car: &[u8], public_key: &[u8], chr: &[u8], full: bool, extensions: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(public_key.len() + extensions.len() + 80);
     put(&mut b, 0x5F29, &[0x00]);
     put(&mut b, 0x42, car);
     b.extend_from_slice(public_key);
@@ -95,7 +105,47 @@ pub fn body(car: &[u8], public_key: &[u8], chr: &[u8], full: bool) -> Vec<u8> {
         put(&mut b, 0x5F25, &EFFECTIVE);
         put(&mut b, 0x5F24, &EXPIRY);
     }
+    if !extensions.is_empty() {
+        put(&mut b, 0x65, extensions);
+    }
     tlv(0x7F4E, &b)
+}
+
+/// The discretionary data template of an XKEK key's request (the content of `65`):
+/// `73 { 06 id-KeyDomain-UID, 80 <domain UID> }` (upstream's `cmd_keypair_gen.c`). Upstream
+/// writes both lengths as one byte whatever the UID's length; here they are BER, which is the
+/// same bytes for UIDs up to 113 bytes (every curve up to 384 bits).
+pub fn key_domain_uid_extension(uid: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(uid.len() + 20);
+    put(&mut t, 0x06, &OID_KEY_DOMAIN_UID);
+    put(&mut t, 0x80, uid);
+    tlv(0x73, &t)
+}
+
+/// The body (`7F4E` content) of a CV certificate or request, as upstream's `cvc_get_body` finds
+/// it: inside a top-level `67` (authenticated request) when there is one, else in the top-level
+/// `7F21`. `None` when there is no body; malformed TLVs are 6700.
+pub fn find_body(data: &[u8]) -> Result<Option<&[u8]>, hsm_apdu::Status> {
+    use hsm_apdu::tlv::find;
+    let outer = find(data, 0x67)?.unwrap_or(data);
+    match find(outer, 0x7F21)? {
+        Some(cert) => find(cert, 0x7F4E),
+        None => Ok(None),
+    }
+}
+
+/// The domain UID an extensions template (`65` content) names: the `80` of the first `73`
+/// whose `06` is id-KeyDomain-UID (upstream's `cmd_decrypt_asym.c`). `None` when no such `73`
+/// exists or its `80` is absent or empty.
+pub fn find_domain_uid(extensions: &[u8]) -> Result<Option<&[u8]>, hsm_apdu::Status> {
+    use hsm_apdu::tlv::{Reader, find};
+    for item in Reader::new(extensions) {
+        let item = item?;
+        if item.tag == 0x73 && find(item.value, 0x06)? == Some(&OID_KEY_DOMAIN_UID[..]) {
+            return Ok(find(item.value, 0x80)?.filter(|u| !u.is_empty()));
+        }
+    }
+    Ok(None)
 }
 
 /// `7F21 { body, 5F37 signature }`.

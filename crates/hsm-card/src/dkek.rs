@@ -13,15 +13,21 @@
 //!   under the MKEK (`sealing` 1), like key material. Upstream keeps the partial value in a
 //!   readable file in the clear (reference §14); here it is never in flash in the clear and never
 //!   readable (the `1090` range is internal to READ BINARY).
+//! * `1070+d` (internal): the UID of an XKEK key domain (reference §7.5): the public point, without
+//!   its `04`, of the group signer key (GSK) whose key domain membership (KDM) created it with
+//!   P1 02. As upstream, the domain's `10A0` slot stays free (`FF FF`): the UID file is what
+//!   makes it an XKEK domain. Its DKEK comes from DECIPHER P2 84 (`ops.rs`) and is stored as a
+//!   complete DKEK of one share, sealed under the MKEK.
 
 use alloc::vec::Vec;
 
-use hsm_apdu::{CommandView, Reply, Status};
+use hsm_apdu::{CommandView, Reply, Status, tlv};
+use hsm_crypto::asym::{Curve, CurveKind};
 use zeroize::Zeroizing;
 
 use crate::files::{fid, prefix};
 use crate::secrets::Key32;
-use crate::{App, Platform};
+use crate::{App, Platform, cvc};
 
 /// Upstream's `MAX_KEY_DOMAINS`.
 pub(crate) const MAX_DOMAINS: u8 = 16;
@@ -42,6 +48,10 @@ pub(crate) fn kcv(dkek: &[u8]) -> [u8; 8] {
 
 pub(crate) fn dkek_fid(domain: u8) -> u16 {
     fid::DKEK + u16::from(domain)
+}
+
+pub(crate) fn xkek_fid(domain: u8) -> u16 {
+    fid::XKEK + u16::from(domain)
 }
 
 /// The clear header of a DKEK record.
@@ -70,17 +80,38 @@ fn parse_record(raw: &[u8]) -> Result<(Record, &[u8]), Status> {
     }
 }
 
-/// The status of a domain: configured total, imported shares, KCV of what was imported.
+/// The status of a domain: configured total, imported shares, KCV of what was imported, and the
+/// UID of an XKEK domain.
 pub(crate) struct DomainStatus {
     pub total: u8,
     pub imported: u8,
     pub kcv: [u8; 8],
+    pub uid: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl DomainStatus {
-    /// Whether the domain has a complete DKEK that keys can be wrapped with.
+    /// Whether the domain has a complete DKEK that keys can be wrapped with. An XKEK domain has
+    /// one once DECIPHER P2 84 stored it (one share of one).
     pub fn complete(&self) -> bool {
+        if self.uid.is_some() {
+            return self.imported >= 1;
+        }
         self.total != 0 && self.total != FREE && self.imported >= self.total
+    }
+
+    /// Whether the slot is neither a configured domain nor an XKEK domain.
+    fn free(&self) -> bool {
+        self.total == FREE && self.uid.is_none()
+    }
+
+    /// Missing shares as the status reports them: none for an XKEK domain (upstream reports its
+    /// `FF FF` slot as `FF 00`).
+    fn missing(&self) -> u8 {
+        if self.uid.is_some() {
+            0
+        } else {
+            self.total.saturating_sub(self.imported)
+        }
     }
 }
 
@@ -103,7 +134,13 @@ impl<P: Platform> App<P> {
             }
             None => (0, [0; 8]),
         };
-        Ok(Some(DomainStatus { total, imported, kcv }))
+        let uid = self.read_file(xkek_fid(d))?;
+        Ok(Some(DomainStatus {
+            total,
+            imported,
+            kcv,
+            uid,
+        }))
     }
 
     /// Seals `value` as the DKEK of domain `d` with `imported` shares: under the MKEK when the
@@ -218,13 +255,11 @@ impl<P: Platform> App<P> {
             return Err(Status::WrongP1P2);
         }
         let slot = 2 * usize::from(d);
-        let Some(&total) = table.get(slot) else {
-            return Err(Status::IncorrectP1P2);
-        };
+        let status = self.domain_status(d)?.ok_or(Status::IncorrectP1P2)?;
         match p1 {
-            0x00 if !cmd.data.is_empty() => self.import_dkek_share(d, total, cmd.data)?,
+            0x00 if !cmd.data.is_empty() => self.import_dkek_share(d, &status, cmd.data)?,
             0x00 => {
-                if total == FREE {
+                if status.free() {
                     return Err(Status::ReferenceNotFound);
                 }
             }
@@ -232,7 +267,7 @@ impl<P: Platform> App<P> {
                 let &[n] = cmd.data else {
                     return Err(Status::WrongLength);
                 };
-                if total != FREE {
+                if !status.free() {
                     return Err(Status::IncorrectP1P2);
                 }
                 // A DKEK left by a delete cut short by a power loss must not come back.
@@ -240,35 +275,91 @@ impl<P: Platform> App<P> {
                 set_slot(&mut table, slot, [n, 0]);
                 self.write_file(fid::KEY_DOMAINS, &table)?;
             }
+            0x02 => self.create_xkek_domain(d, &status, cmd.data)?,
             0x03 => {
-                if total == FREE {
+                if status.free() {
                     return Err(Status::IncorrectP1P2);
                 }
                 if self.domain_has_keys(d)? {
                     return Err(Status::FileExists);
                 }
-                set_slot(&mut table, slot, [FREE, FREE]);
-                self.write_file(fid::KEY_DOMAINS, &table)?;
+                if status.total != FREE {
+                    set_slot(&mut table, slot, [FREE, FREE]);
+                    self.write_file(fid::KEY_DOMAINS, &table)?;
+                }
                 self.platform.store().delete(dkek_fid(d)).map_err(crate::store_status)?;
+                // Last: until the UID goes, an XKEK domain cut short here still exists.
+                self.platform.store().delete(xkek_fid(d)).map_err(crate::store_status)?;
                 // What upstream's hosts expect after a successful delete.
                 return Err(Status::ReferenceNotFound);
             }
             0x04 => {
                 self.platform.store().delete(dkek_fid(d)).map_err(crate::store_status)?;
             }
-            // XKEK domains are not offered yet.
-            0x02 => return Err(Status::FunctionNotSupported),
             _ => return Err(Status::IncorrectP1P2),
         }
         let status = self.domain_status(d)?.ok_or(Status::IncorrectP1P2)?;
         reply.push(status.total)?;
-        reply.push(status.total.saturating_sub(status.imported))?;
+        reply.push(status.missing())?;
         reply.extend(&status.kcv)?;
+        if let Some(uid) = &status.uid {
+            reply.extend(uid)?;
+        }
         Ok(())
     }
 
+    /// P1 02: makes domain `d` an XKEK domain (reference §3.11, §7.5; upstream's
+    /// `cmd_key_domain.c`). `data` = the group signer key's CV request (the content of its `67`,
+    /// or the whole `67`) ‖ `54` signature; the GSK must have signed `SHA-256(54 ‖ X)`, X = the
+    /// x-coordinate of the public key of the first certificate in C_DevAut (2F02), raw `r ‖ s`
+    /// with SHA-256 whatever the request's id-TA-ECDSA OID names (as upstream). The domain's UID
+    /// becomes the GSK public point without its `04`.
+    ///
+    /// Upstream also accepts a configured (shares) domain and overwrites an existing UID; here
+    /// the slot must be free, or already an XKEK domain of the same UID (nothing changes), else
+    /// 6A86. The GSK's curve comes from its own template (`81`), where upstream follows the
+    /// request's CAR through its trust store when CAR ≠ CHR.
+    fn create_xkek_domain(&mut self, d: u8, status: &DomainStatus, data: &[u8]) -> Result<(), Status> {
+        if status.uid.is_none() && status.total != FREE {
+            return Err(Status::IncorrectP1P2);
+        }
+        if data.is_empty() {
+            return Err(Status::WrongLength);
+        }
+        let termca = self.read_file(fid::C_DEVAUT)?.ok_or(Status::ExecutionError)?;
+        let device_x = certificate_point_x(&termca).ok_or(Status::ExecutionError)?;
+        let signature = tlv::find(data, 0x54)?.ok_or(Status::WrongLength)?;
+        let hash = hsm_crypto::hash::sha256(&[&[0x54], device_x]);
+        let uid = verify_gsk(data, signature, &hash).ok_or(Status::ConditionsNotSatisfied)?;
+        match &status.uid {
+            Some(old) if old.as_slice() == uid => Ok(()),
+            Some(_) => Err(Status::IncorrectP1P2),
+            None => {
+                // A DKEK left by a delete cut short by a power loss must not come back.
+                self.platform.store().delete(dkek_fid(d)).map_err(crate::store_status)?;
+                self.write_file(xkek_fid(d), uid)
+            }
+        }
+    }
+
+    /// The XKEK domain whose UID is `uid`, if any (upstream's `cmd_decrypt_asym.c` loop).
+    pub(crate) fn xkek_domain_of(&mut self, uid: &[u8]) -> Result<Option<u8>, Status> {
+        for d in 0..MAX_DOMAINS {
+            let Some(status) = self.domain_status(d)? else { break };
+            if status.uid.is_some_and(|u| u.as_slice() == uid) {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
+
     /// P1 00 with data: XORs a 32-byte share into the domain's DKEK, one atomic write.
-    fn import_dkek_share(&mut self, d: u8, total: u8, share: &[u8]) -> Result<(), Status> {
+    fn import_dkek_share(&mut self, d: u8, status: &DomainStatus, share: &[u8]) -> Result<(), Status> {
+        // An XKEK domain takes no shares (upstream: its FF FF slot counts as all shares in).
+        if status.uid.is_some() {
+            return Err(Status::CommandNotAllowed);
+        }
+        let total = status.total;
         if total == FREE {
             return Err(Status::ReferenceNotFound);
         }
@@ -284,6 +375,59 @@ impl<P: Platform> App<P> {
         let mkek = self.session.mkek.clone();
         self.write_dkek(d, imported, imported >= total, &value, mkek.as_deref())
     }
+}
+
+/// The x-coordinate of the EC public key (`7F49`/`86`, uncompressed) of the first certificate in
+/// `certs` (upstream's `cvc_get_pub` on EF_TERMCA): the first half of the point after its `04`.
+fn certificate_point_x(certs: &[u8]) -> Option<&[u8]> {
+    let body = cvc::find_body(certs).ok()??;
+    let point = tlv::find(tlv::find(body, 0x7F49).ok()??, 0x86).ok()??;
+    let (&first, xy) = point.split_first()?;
+    if first != 0x04 {
+        return None;
+    }
+    xy.get(..xy.len() / 2)
+}
+
+/// Checks the `54` signature of a key domain membership: raw `r ‖ s` ECDSA over `hash` by the
+/// EC key of the CV request in `data` (id-TA-ECDSA with SHA-1…SHA-512 in its OID, its curve
+/// named by the prime `81`, its point `86` uncompressed and on the curve). Returns the point
+/// without its `04`: the domain UID. `None` for anything else (upstream's `puk_verify`
+/// failures, all 6985).
+fn verify_gsk<'a>(data: &'a [u8], signature: &[u8], hash: &[u8]) -> Option<&'a [u8]> {
+    let body = cvc::find_body(data).ok()??;
+    let template = tlv::find(body, 0x7F49).ok()??;
+    let field = |tag| tlv::find(template, tag).ok().flatten();
+    let oid = field(0x06)?;
+    let (&hash_id, prefix) = oid.split_last()?;
+    if prefix != cvc::OID_TA_ECDSA_SHA256.get(..9)? || !(1..=5).contains(&hash_id) {
+        return None;
+    }
+    let curve = Curve::from_prime(field(0x81)?)?;
+    if curve.kind() != CurveKind::Weierstrass {
+        return None;
+    }
+    let point = field(0x86)?;
+    let (&first, uid) = point.split_first()?;
+    if first != 0x04 || point.len() != curve.public_key_len() {
+        return None;
+    }
+    // Upstream reads r and s as the two halves of whatever length arrives.
+    if signature.is_empty() || !signature.len().is_multiple_of(2) {
+        return None;
+    }
+    let (r, s) = signature.split_at(signature.len() / 2);
+    let n = curve.order_bits().div_ceil(8);
+    let mut rs = Vec::with_capacity(2 * n);
+    for half in [r, s] {
+        let start = half.iter().position(|b| *b != 0).unwrap_or(half.len());
+        let digits = half.get(start..)?;
+        let pad = n.checked_sub(digits.len())?;
+        rs.extend(core::iter::repeat_n(0, pad));
+        rs.extend_from_slice(digits);
+    }
+    curve.verify_ecdsa_raw(point, hash, &rs).ok()?;
+    Some(uid)
 }
 
 fn set_slot(table: &mut [u8], slot: usize, value: [u8; 2]) {

@@ -25,6 +25,9 @@ pub mod fid {
     pub const DEVICE_OPTIONS: u16 = 0x100E;
     pub const KEY_DOMAINS: u16 = 0x10A0;
     pub const DKEK: u16 = 0x1090;
+    /// `1070+d`: the UID of XKEK key domain `d` (the group signer key's public point without its
+    /// `04`), as upstream's `EF_XKEK`. Internal: not selectable, not readable.
+    pub const XKEK: u16 = 0x1070;
     pub const PUK_AUTH: u16 = 0x10C0;
     /// Device private key (slot 0), sealed under the device root key.
     pub const DEVICE_KEY: u16 = 0xCC00;
@@ -65,7 +68,8 @@ pub enum Class {
     TokenInfo,
     /// Empty, read-only placeholders (EF.ATR, ODF, PKCS#15 DFs).
     Placeholder,
-    /// PINs, options, MKEK, domains, DKEK, PUKs, seeds, metadata: never readable or writable from outside.
+    /// PINs, options, MKEK, domains, DKEK, XKEK domain UIDs, PUKs, seeds, metadata: never readable or
+    /// writable from outside.
     Internal,
     /// CCxx: key material, never readable; written only by key commands.
     Key,
@@ -133,6 +137,10 @@ mod tests {
         assert_eq!(classify(0x1081), Class::Internal);
         assert_eq!(classify(0x100E), Class::Internal);
         assert_eq!(classify(0xE010), Class::Internal);
+        for d in 0..16 {
+            assert_eq!(classify(fid::XKEK + d), Class::Internal);
+            assert_eq!(classify(fid::DKEK + d), Class::Internal);
+        }
         assert_eq!(classify(0xCC00), Class::Key);
         assert_eq!(classify(0xCC01), Class::Key);
         assert_eq!(classify(0xCD01), Class::ProtectedData);

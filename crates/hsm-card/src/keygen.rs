@@ -7,12 +7,13 @@ use alloc::vec::Vec;
 use hsm_apdu::{CommandView, Reply, Status, tlv};
 use hsm_crypto::asym::{Curve, CurveKind, EcPrivateKey};
 
+use crate::dkek::{MAX_DOMAINS, xkek_fid};
 use crate::files::prefix;
 use crate::keys::{Metadata, PrivateKey};
 use crate::{App, Platform, cvc};
 
 /// Algorithm byte of XKEK key agreement (reference §3.15, P2 84).
-const ALGO_EC_DH_XKEK: u8 = 0x84;
+pub(crate) const ALGO_EC_DH_XKEK: u8 = 0x84;
 /// Default counter of new keys with the KEY_COUNTER_ALL option (reference §6.7).
 const KEY_COUNTER_ALL: u16 = 0x0200;
 const DEFAULT_COUNTER: u32 = 0xFFFF_FFFE;
@@ -80,11 +81,6 @@ fn parse(data: &[u8]) -> Result<Request<'_>, Status> {
     } else {
         return Err(Status::FunctionNotSupported);
     };
-    // XKEK key domains are not offered: upstream refuses such a request unless the domain has an
-    // XKEK, which never happens here.
-    if req.meta.allows(ALGO_EC_DH_XKEK) && req.meta.algorithms.is_some() {
-        return Err(Status::WrongLength);
-    }
     Ok(req)
 }
 
@@ -146,9 +142,10 @@ impl<P: Platform> App<P> {
         if self.session.mkek.is_none() {
             return Err(Status::ExecutionError);
         }
+        let extensions = self.xkek_extension(&req)?;
         self.apply_default_counter(&mut req.meta)?;
         let key = self.generate(&req.spec)?;
-        let (request, description) = self.asymmetric_request(id, &key, req.car, req.chr)?;
+        let (request, description) = self.asymmetric_request(id, &key, req.car, req.chr, &extensions)?;
         if request.len() > reply.remaining() {
             return Err(Status::WrongLength);
         }
@@ -157,6 +154,28 @@ impl<P: Platform> App<P> {
         self.write_file(u16::from_be_bytes([prefix::EE_CERT, id]), &request)?;
         reply.extend(&request)?;
         Ok(())
+    }
+
+    /// The extensions (`65` content) of an EC key whose algorithm list holds 0x84 (XKEK key
+    /// agreement): its key domain (`92`, required) must be an XKEK domain, whose UID the request
+    /// then names (reference §3.12; upstream's `cmd_keypair_gen.c`). Otherwise 6700, as upstream;
+    /// RSA keys get no extension (upstream only looks at the list of EC keys).
+    fn xkek_extension(&mut self, req: &Request<'_>) -> Result<Vec<u8>, Status> {
+        let xkek = req
+            .meta
+            .algorithms
+            .as_ref()
+            .is_some_and(|a| a.contains(&ALGO_EC_DH_XKEK));
+        if !xkek || !matches!(req.spec, Spec::Ec(_)) {
+            return Ok(Vec::new());
+        }
+        let domain = req
+            .meta
+            .domain
+            .filter(|d| *d < MAX_DOMAINS)
+            .ok_or(Status::WrongLength)?;
+        let uid = self.read_file(xkek_fid(domain))?.ok_or(Status::WrongLength)?;
+        Ok(cvc::key_domain_uid_extension(&uid))
     }
 
     /// Gives `meta` the default use counter when the KEY_COUNTER_ALL option is on and the
@@ -179,13 +198,15 @@ impl<P: Platform> App<P> {
 
     /// The authenticated CV request (`67`, reference §8.1) of private key `key` at slot `id` —
     /// self-signed by the key, signed by the device key — and its default PRKD. CAR and CHR
-    /// default to the device's name.
+    /// default to the device's name; `extensions` (the content of `65`, none when empty) end the
+    /// body, inside both signatures.
     pub(crate) fn asymmetric_request(
         &mut self,
         id: u8,
         key: &PrivateKey,
         car: Option<&[u8]>,
         chr: Option<&[u8]>,
+        extensions: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), Status> {
         let (pk, description) = match key {
             PrivateKey::Ec(k) => {
@@ -209,7 +230,7 @@ impl<P: Platform> App<P> {
         let device = self.device_key()?.ok_or(Status::ExecutionError)?;
         let device_public = hsm_crypto::ec::p256_public(&device).ok_or(Status::ExecutionError)?;
         let name = crate::device_name(&device_public);
-        let body = cvc::body(car.unwrap_or(&name), &pk, chr.unwrap_or(&name), false);
+        let body = cvc::body_with_extensions(car.unwrap_or(&name), &pk, chr.unwrap_or(&name), false, extensions);
         let self_sig = self.self_signature(key, &body)?;
         let inner = cvc::certificate(&body, &self_sig);
         let tbs = cvc::authenticated_tbs(&inner, &name);

@@ -1,5 +1,5 @@
-//! Private-key operations: COMPUTE SIGNATURE (68), DECIPHER (62) and DERIVE EC KEY (76)
-//! (reference §3.14, §3.15, §3.18; DESIGN §5).
+//! Private-key operations: COMPUTE SIGNATURE (68), DECIPHER (62, including P2 84, the XKEK key
+//! agreement) and DERIVE EC KEY (76) (reference §3.14, §3.15, §3.18; DESIGN §5).
 //!
 //! Each command passes the key-use gate ([`App::load_key_for`]), computes its result, spends one
 //! use of the key durably and only then answers. Every refusal happens before the first write.
@@ -7,12 +7,15 @@
 
 use alloc::vec::Vec;
 
-use hsm_apdu::{CommandView, Reply, Status};
+use hsm_apdu::{CommandView, Reply, Status, tlv};
 use hsm_crypto::asym::{CurveKind, EcPrivateKey, Error};
 use sha2::Digest;
 use zeroize::Zeroizing;
 
+use crate::dkek::DKEK_LEN;
+use crate::keygen::ALGO_EC_DH_XKEK;
 use crate::keys::PrivateKey;
+use crate::secrets::Key32;
 use crate::{App, Platform};
 
 /// Algorithm byte required in a key's list for DERIVE EC KEY (reference §6.6).
@@ -193,7 +196,14 @@ impl<P: Platform> App<P> {
                 }
                 out
             }
-            (0x21..=0x23, PrivateKey::Ec(_)) | (0x84, _) | (0x21..=0x23 | 0x80, PrivateKey::Secret(_)) => {
+            (ALGO_EC_DH_XKEK, PrivateKey::Ec(k)) => {
+                let (domain, dkek) = self.xkek_agreement(k, cmd.data)?;
+                let mkek = self.session.mkek.clone().ok_or(Status::ExecutionError)?;
+                // The use first: a power cut between the two writes costs a use, never gives one.
+                self.count_use(id, &meta)?;
+                return self.write_dkek(domain, 1, true, &dkek, Some(&mkek));
+            }
+            (0x21..=0x23, PrivateKey::Ec(_)) | (ALGO_EC_DH_XKEK, _) | (0x21..=0x23 | 0x80, PrivateKey::Secret(_)) => {
                 return Err(Status::FunctionNotSupported);
             }
             #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
@@ -216,6 +226,46 @@ impl<P: Platform> App<P> {
         self.count_use(id, &meta)?;
         reply.extend(&out)?;
         Ok(())
+    }
+
+    /// DECIPHER P2 84, XKEK key agreement (reference §3.15, §7.5; upstream's
+    /// `cmd_decrypt_asym.c`): `cert` is the peer's CV certificate, or its authenticated request
+    /// (`67`). Its public point (`7F49`/`86`) is agreed with `k`; its extension `65`/`73`
+    /// (id-KeyDomain-UID) names the XKEK domain by UID. Returns that local domain and its new
+    /// DKEK: the first 32 bytes of the shared secret (of the shared point's X for Weierstrass
+    /// curves). Nothing is written here.
+    ///
+    /// As upstream, the certificate's signature is not checked: whoever may use the key (PIN)
+    /// may give its domain a DKEK they know, as they may clear a share domain's DKEK and import
+    /// shares of their own (docs/security.md). Keys whose shared secret is shorter than 32
+    /// bytes (192- and 224-bit curves) → 6A81, where upstream would fill the DKEK with stale
+    /// buffer bytes; Ed25519/Ed448 keys → 6A81. A missing point, extension or UID and a point
+    /// not on the key's curve → 6700 (upstream: 6984 for the point); no domain with that UID →
+    /// 6A88.
+    fn xkek_agreement(&mut self, k: &EcPrivateKey, cert: &[u8]) -> Result<(u8, Key32), Status> {
+        let curve = k.curve();
+        let usable = match curve.kind() {
+            CurveKind::Weierstrass | CurveKind::Montgomery => curve.field_bytes() >= DKEK_LEN,
+            CurveKind::Edwards => false,
+        };
+        if !usable {
+            return Err(Status::FunctionNotSupported);
+        }
+        let body = crate::cvc::find_body(cert)?.ok_or(Status::WrongLength)?;
+        let template = tlv::find(body, 0x7F49)?.ok_or(Status::WrongLength)?;
+        let point = tlv::find(template, 0x86)?.ok_or(Status::WrongLength)?;
+        let extensions = tlv::find(body, 0x65)?.ok_or(Status::WrongLength)?;
+        let uid = crate::cvc::find_domain_uid(extensions)?.ok_or(Status::WrongLength)?;
+        let shared = k.ecdh(point).map_err(input_error)?;
+        // Weierstrass: 04 ‖ X ‖ Y; X25519/X448: the RFC 7748 secret.
+        let secret = match curve.kind() {
+            CurveKind::Weierstrass => shared.get(1..),
+            _ => shared.get(..),
+        };
+        let mut dkek = Zeroizing::new([0u8; DKEK_LEN]);
+        dkek.copy_from_slice(secret.and_then(|s| s.get(..DKEK_LEN)).ok_or(Status::ExecutionError)?);
+        let domain = self.xkek_domain_of(uid)?.ok_or(Status::ReferenceNotFound)?;
+        Ok((domain, dkek))
     }
 
     /// DERIVE EC KEY (80 76 src dst): `dst = (src + scalar) mod n` (DESIGN §5: the group order,

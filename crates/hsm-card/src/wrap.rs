@@ -337,7 +337,7 @@ impl<P: Platform> App<P> {
         match key {
             PrivateKey::Secret(k) => self.install_secret_key(id, &meta, k),
             key => {
-                let (request, description) = self.asymmetric_request(id, &key, None, None)?;
+                let (request, description) = self.asymmetric_request(id, &key, None, None, &[])?;
                 self.install_key(id, &meta, &key, &description)?;
                 self.write_file(u16::from_be_bytes([crate::files::prefix::EE_CERT, id]), &request)
             }
