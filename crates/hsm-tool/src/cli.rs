@@ -8,9 +8,11 @@ use zeroize::Zeroizing;
 
 use crate::card::reader::{Connection, PcscTransport};
 use crate::card::{Client, Transport};
+use crate::commands::backup::{self, RestoreOptions};
 use crate::commands::dkek::{self, CreateShare, PasswordSource};
 use crate::commands::info;
 use crate::hsm::{self, AppInfo, MAX_KEY_DOMAINS};
+use crate::progress::Mode;
 use crate::{Error, input};
 
 #[derive(Parser)]
@@ -19,8 +21,8 @@ use crate::{Error, input};
     version,
     about = "Administers a Pico HSM (or any SmartCard-HSM) over PC/SC",
     long_about = "Administers a Pico HSM, or any SmartCard-HSM compatible card, through pcscd.\n\n\
-        Device information, and DKEK shares: the key-encryption keys that make key backup and restore \
-        between devices possible. DKEK share files and password shares are byte-compatible with OpenSC's \
+        Device information; DKEK shares, the key-encryption keys that make key backup and restore \
+        between devices possible; and backup and restore of every key, certificate and data object. DKEK share files and password shares are byte-compatible with OpenSC's \
         `sc-hsm-tool --create-dkek-share` / `--import-dkek-share`, so shares made by either tool work \
         with the other.\n\n\
         Errors from the card name the status word and what it means, for example \
@@ -30,7 +32,9 @@ use crate::{Error, input};
         pico-hsm-tool dkek create-share dkek-share-1.pbe\n  \
         pico-hsm-tool dkek create-share dkek.pbe --pwd-shares-threshold 2 --pwd-shares-total 3\n  \
         pico-hsm-tool dkek import-share dkek-share-1.pbe --password-file pw.txt\n  \
-        pico-hsm-tool --reader \"Virtual PCD 00 00\" dkek status"
+        pico-hsm-tool --reader \"Virtual PCD 00 00\" dkek status\n  \
+        pico-hsm-tool --pin-file pin.txt backup hsm-backup/\n  \
+        pico-hsm-tool --reader \"Virtual PCD 00 01\" --pin-file pin.txt restore hsm-backup/"
 )]
 struct Cli {
     #[command(flatten)]
@@ -63,6 +67,37 @@ enum Cmd {
     /// DKEK shares and key domains
     #[command(subcommand)]
     Dkek(DkekCmd),
+    /// Back up every key, certificate and data object into DIR (needs the user PIN)
+    ///
+    /// Each key CCxx (xx != 00; the device key never leaves) is wrapped under its key domain's DKEK
+    /// (WRAP KEY) and saved with its description (C4xx) and certificate (CExx) as key-XX.wrap, in
+    /// sc-hsm-tool's --wrap-key format. Data objects (C9xx with CFxx or CDxx) and CA certificates
+    /// (C8xx with CAxx) are saved as plain files. manifest.txt, written last, lists every file with its
+    /// FID and SHA-256. A key whose algorithm list does not allow wrapping is reported and skipped.
+    /// Files are readable by their owner only; the keys in them are useless without the DKEK.
+    #[command(verbatim_doc_comment)]
+    Backup {
+        /// The backup directory: new or empty (created if missing)
+        dir: PathBuf,
+        /// Write into a non-empty DIR; the files an earlier backup's manifest lists are replaced
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore a backup made by `backup` into the card (needs the user PIN)
+    ///
+    /// The manifest must match the files. Every key needs a complete key domain on the card with the
+    /// DKEK it was wrapped under (import the same DKEK shares first). Nothing is changed when a key
+    /// slot or file is already occupied, unless --force. Keys are unwrapped (UNWRAP KEY) into the slots
+    /// the manifest names, then their descriptions and certificates written, then certificates and
+    /// data objects with their descriptions.
+    #[command(verbatim_doc_comment)]
+    Restore {
+        /// The backup directory
+        dir: PathBuf,
+        /// Overwrite keys and files that exist on the card
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,6 +225,38 @@ fn run(cli: Cli) -> Result<(), Error> {
             let mut conn = Connection::open(g.reader.as_deref())?;
             session(&mut conn, pin.as_ref(), |c, _| dkek::status(c, *domain))
         }
+        Cmd::Backup { dir, force } => {
+            let pin = need_pin(pin, "backup")?;
+            backup::prepare_dir(dir, *force)?;
+            let mut conn = Connection::open(g.reader.as_deref())?;
+            let summary = session(&mut conn, Some(&pin), |c, _| backup::backup(c, dir, *force, Mode::Auto))?;
+            println!("{}", summary.line(dir));
+            Ok(())
+        }
+        Cmd::Restore { dir, force } => {
+            let pin = need_pin(pin, "restore")?;
+            let b = backup::load(dir)?;
+            let mut conn = Connection::open(g.reader.as_deref())?;
+            let opts = RestoreOptions {
+                force: *force,
+                ..RestoreOptions::default()
+            };
+            let summary = session(&mut conn, Some(&pin), |c, _| backup::restore(c, &b, &opts))?;
+            println!("{}", summary.line(dir));
+            Ok(())
+        }
+    }
+}
+
+/// The user PIN for a command that needs it: --pin / --pin-file, else asked on a terminal.
+fn need_pin(pin: Option<Zeroizing<Vec<u8>>>, command: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    match pin {
+        Some(p) => Ok(p),
+        None => input::ask_pin().map_err(|_| {
+            Error::Input(format!(
+                "{command} needs the user PIN: give --pin-file PATH (or --pin PIN)"
+            ))
+        }),
     }
 }
 

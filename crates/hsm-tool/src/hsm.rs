@@ -91,6 +91,124 @@ pub fn read_file<T: Transport>(c: &mut Client<T>, fid: u16) -> Result<Vec<u8>, E
     }
 }
 
+/// File identifier prefixes of the SmartCard-HSM file system (reference §5.2; OpenSC `card-sc-hsm.h`).
+pub mod prefix {
+    /// `CCxx`: key `xx` (never readable; `CC00` is the device key).
+    pub const KEY: u8 = 0xCC;
+    /// `C4xx`: the PKCS#15 private (or secret) key description of key `xx`.
+    pub const PRKD: u8 = 0xC4;
+    /// `C8xx`: a PKCS#15 certificate description (of a CA certificate in `CAxx`).
+    pub const CD: u8 = 0xC8;
+    /// `C9xx`: a PKCS#15 data object description (of the data in `CFxx` or `CDxx`).
+    pub const DCOD: u8 = 0xC9;
+    /// `CAxx`: a certificate without a key on the card (a CA certificate).
+    pub const CA_CERT: u8 = 0xCA;
+    /// `CDxx`: a private data object (reading needs the user PIN).
+    pub const PROT_DATA: u8 = 0xCD;
+    /// `CExx`: the certificate of key `xx` (after key generation its CV request `67…`).
+    pub const EE_CERT: u8 = 0xCE;
+    /// `CFxx`: a public data object.
+    pub const DATA: u8 = 0xCF;
+}
+
+/// The file a card reads a large UNWRAP KEY blob from when the command has no data (reference §3.17).
+pub const FID_UNWRAP_STAGING: u16 = 0x2F10;
+
+/// The FID of prefix `p` and id `xx`.
+pub const fn fid(p: u8, xx: u8) -> u16 {
+    u16::from_be_bytes([p, xx])
+}
+
+/// READ BINARY, or `None` when the file does not exist (6A82).
+pub fn read_file_opt<T: Transport>(c: &mut Client<T>, fid: u16) -> Result<Option<Vec<u8>>, Error> {
+    match read_file(c, fid) {
+        Ok(data) => Ok(Some(data)),
+        Err(e) if e.sw() == Some(0x6A82) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether file `fid` exists: READ BINARY of one byte at offset 0 (an empty file answers 9000 too).
+/// Not for key files (`CCxx`), which nobody may read: LIST KEYS tells those.
+pub fn file_exists<T: Transport>(c: &mut Client<T>, fid: u16) -> Result<bool, Error> {
+    let [hi, lo] = fid.to_be_bytes();
+    let resp = c.transmit(&Command::new(0x00, 0xB1, hi, lo).data(&[0x54, 0x02, 0x00, 0x00]).ne(1))?;
+    match resp.sw {
+        0x9000 | 0x6282 => Ok(true),
+        0x6A82 => Ok(false),
+        sw => Err(Error::Status(crate::card::CardError {
+            command: "READ BINARY",
+            sw,
+        })),
+    }
+}
+
+/// Writes `data` as the whole content of file `fid` with UPDATE BINARY odd (`00 D7 <fid> 54 <offset>
+/// 53 <data>`), at most `chunk` bytes per command; the card creates the file when it is missing.
+pub fn write_file<T: Transport>(c: &mut Client<T>, fid: u16, data: &[u8], chunk: usize) -> Result<(), Error> {
+    let [hi, lo] = fid.to_be_bytes();
+    let chunk = chunk.max(1);
+    let mut offset = 0usize;
+    loop {
+        let part = &data[offset..data.len().min(offset + chunk)];
+        let off = u32::try_from(offset).map_err(|_| Error::Protocol("file larger than 4 GiB".into()))?;
+        let be = off.to_be_bytes();
+        let skip = be.iter().take_while(|b| **b == 0).count().min(2);
+        let mut body = vec![0x54, (4 - skip) as u8];
+        body.extend_from_slice(&be[skip..]);
+        let mut hdr = [0u8; 7];
+        body.extend_from_slice(tlv::header(0x53, part.len(), &mut hdr));
+        body.extend_from_slice(part);
+        c.call("UPDATE BINARY", &Command::new(0x00, 0xD7, hi, lo).data(&body))?;
+        offset += part.len();
+        if offset >= data.len() {
+            return Ok(());
+        }
+    }
+}
+
+/// DELETE FILE `fid` (`00 E4 00 00 02 <fid>`); `false` when there was no such file (6A82).
+pub fn delete_file<T: Transport>(c: &mut Client<T>, fid: u16) -> Result<bool, Error> {
+    let resp = c.transmit(&Command::new(0x00, 0xE4, 0x00, 0x00).data(&fid.to_be_bytes()))?;
+    match resp.sw {
+        0x9000 => Ok(true),
+        0x6A82 => Ok(false),
+        sw => Err(Error::Status(crate::card::CardError {
+            command: "DELETE FILE",
+            sw,
+        })),
+    }
+}
+
+/// LIST KEYS (`80 58 00 00`, reference §3.5): the FIDs of keys (`CCxx`), key descriptions (`C4xx`),
+/// certificate descriptions (`C8xx`) and data object descriptions (`C9xx`). The `0000` padding some
+/// firmware appends is dropped.
+pub fn list_keys<T: Transport>(c: &mut Client<T>) -> Result<Vec<u16>, Error> {
+    let data = c.call("LIST KEYS", &Command::new(0x80, 0x58, 0x00, 0x00).ne(65536))?;
+    Ok(data
+        .chunks_exact(2)
+        .map(|f| u16::from_be_bytes([f[0], f[1]]))
+        .filter(|f| *f != 0)
+        .collect())
+}
+
+/// WRAP KEY (`80 72 <id> 92`, reference §3.16): key `id` as a SmartCard-HSM key blob under the DKEK of
+/// its key domain.
+pub fn wrap_key<T: Transport>(c: &mut Client<T>, id: u8) -> Result<Vec<u8>, Error> {
+    c.call("WRAP KEY", &Command::new(0x80, 0x72, id, 0x92).ne(65536))
+}
+
+/// UNWRAP KEY (`80 74 <id> 93 <blob>`, reference §3.17); without a blob the card reads it from
+/// [`FID_UNWRAP_STAGING`].
+pub fn unwrap_key<T: Transport>(c: &mut Client<T>, id: u8, blob: Option<&[u8]>) -> Result<(), Error> {
+    let cmd = Command::new(0x80, 0x74, id, 0x93);
+    let cmd = match blob {
+        Some(b) => cmd.data(b),
+        None => cmd,
+    };
+    c.call("UNWRAP KEY", &cmd).map(drop)
+}
+
 /// The device id: the holder reference (CHR, tag 5F20) of the first certificate in C_DevAut (2F02).
 /// `None` when the card has no C_DevAut (not initialized).
 pub fn device_id<T: Transport>(c: &mut Client<T>) -> Result<Option<String>, Error> {

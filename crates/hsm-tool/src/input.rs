@@ -87,6 +87,15 @@ pub fn pin(pin: Option<&str>, file: Option<&Path>) -> Result<Option<Zeroizing<Ve
     })
 }
 
+/// The user PIN asked on the terminal (without echo); an error without a terminal.
+pub fn ask_pin() -> Result<Zeroizing<Vec<u8>>, Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Input("no terminal to ask for the PIN".into()));
+    }
+    let pin = prompt_hidden("User PIN: ")?;
+    Ok(Zeroizing::new(pin.as_bytes().to_vec()))
+}
+
 /// Password shares from files (each holding one share as printed), or `threshold` of them asked on the
 /// terminal: the prime once, then each share's ID and value (the value without echo).
 pub fn password_shares(files: &[PathBuf], threshold: Option<u8>) -> Result<Vec<PasswordShare>, Error> {

@@ -4,18 +4,32 @@
 //! * [`hsm`]: the SmartCard-HSM commands the tool sends;
 //! * [`pbe`], [`shamir`]: DKEK share files and password shares, byte-compatible with OpenSC's
 //!   `sc-hsm-tool`;
-//! * [`commands`]: what each subcommand does; [`cli`]: the command line.
+//! * [`commands`]: what each subcommand does; [`cli`]: the command line;
+//! * [`wrapfile`], [`manifest`]: the backup files (sc-hsm-tool's wrapped-key format, the manifest), with
+//!   [`der`] and [`pkcs15`] for the little ASN.1 they need; [`progress`]: bars and lines.
 #![forbid(unsafe_code)]
 
 pub mod card;
 pub mod cli;
 pub mod commands;
+pub mod der;
 pub mod hsm;
 pub mod input;
+pub mod manifest;
 pub mod pbe;
+pub mod pkcs15;
+pub mod progress;
 pub mod shamir;
+pub mod wrapfile;
 
 use std::fmt;
+use std::process::ExitCode;
+
+/// The `pico-hsm-tool` program: parses the command line, runs the command, returns the exit status.
+/// The binary is this one call, so other packages (the end-to-end tests) can build the same program.
+pub fn main() -> ExitCode {
+    cli::main()
+}
 
 /// Why a command failed.
 #[derive(Debug)]

@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
-    hsm_tool::cli::main()
+    hsm_tool::main()
 }
