@@ -29,6 +29,9 @@ pub const SO_PIN: &str = "3537363231383830";
 pub const USER_PIN: &str = "648219";
 /// First vpcd port; card `i` uses `BASE_PORT + i`, shown as reader `Virtual PCD 00 0i`.
 pub const BASE_PORT: u16 = 35963;
+/// SELECT of the SmartCard-HSM application (AID E82B0601040181C31F0201, no FCI), hex for
+/// [`Env::apdu_script`].
+pub const SELECT_APDU: &str = "00A4040C0BE82B0601040181C31F0201";
 
 /// What the card logs when vpcd sends its first request on a connection.
 const USING: &str = "pcscd is using the card";
@@ -536,6 +539,44 @@ impl Env {
         out
     }
 
+    /// `sc-hsm-tool --reader INDEX --initialize --so-pin SO_PIN --pin USER_PIN EXTRA_ARGS...` on card
+    /// `index` (`extra_args` such as `["--dkek-shares", "1"]`); panics unless the output looks like
+    /// success.
+    #[track_caller]
+    pub fn initialize_reader(&self, index: usize, extra_args: &[&str]) -> Output {
+        let reader = index.to_string();
+        let mut args = vec![
+            "--reader",
+            &reader,
+            "--initialize",
+            "--so-pin",
+            SO_PIN,
+            "--pin",
+            USER_PIN,
+        ];
+        args.extend_from_slice(extra_args);
+        let out = self.sc_hsm_tool(&args);
+        assert!(
+            initialize_succeeded(&out),
+            "initialize in reader {index} failed:\n{out}"
+        );
+        out
+    }
+
+    /// `sc-hsm-tool --reader INDEX --create-dkek-share FILE --password PASSWORD`: a new DKEK share
+    /// file, protected by `password`. Judge the output yourself.
+    pub fn create_dkek_share(&self, index: usize, file: &str, password: &str) -> Output {
+        let reader = index.to_string();
+        self.sc_hsm_tool(&["--reader", &reader, "--create-dkek-share", file, "--password", password])
+    }
+
+    /// `sc-hsm-tool --reader INDEX --import-dkek-share FILE --password PASSWORD` on card `index`; the
+    /// output shows the key check value ([`kcv_in`]). Judge the output yourself.
+    pub fn import_dkek_share(&self, index: usize, file: &str, password: &str) -> Output {
+        let reader = index.to_string();
+        self.sc_hsm_tool(&["--reader", &reader, "--import-dkek-share", file, "--password", password])
+    }
+
     /// Writes `content` to a file in the environment's directory and returns its path.
     pub fn write_file(&self, name: &str, content: &[u8]) -> PathBuf {
         let path = self.dir.path().join(name);
@@ -547,9 +588,20 @@ impl Env {
     /// Writes a PKCS#11 data object (logged in with the user PIN); `private` makes it readable only
     /// after login.
     pub fn write_data_object(&self, label: &str, content: &[u8], private: bool) -> Output {
+        self.write_data_object_in(&[], label, content, private)
+    }
+
+    /// [`Env::write_data_object`] on the token of card `index` (`pkcs11-tool --slot-index INDEX`).
+    pub fn write_data_object_on(&self, index: usize, label: &str, content: &[u8], private: bool) -> Output {
+        let slot = index.to_string();
+        self.write_data_object_in(&["--slot-index", &slot], label, content, private)
+    }
+
+    fn write_data_object_in(&self, slot: &[&str], label: &str, content: &[u8], private: bool) -> Output {
         let input = self.write_file(&format!("{label}.in"), content);
         let input = input.to_string_lossy();
-        let mut args = vec![
+        let mut args = slot.to_vec();
+        args.extend_from_slice(&[
             "--login",
             "--pin",
             USER_PIN,
@@ -559,7 +611,7 @@ impl Env {
             "data",
             "--label",
             label,
-        ];
+        ]);
         if private {
             args.push("--private");
         }
@@ -569,6 +621,16 @@ impl Env {
     /// Reads a data object back, after logging in with `pin` if given: the tool's output and, if it
     /// succeeded, the bytes.
     pub fn read_data_object(&self, label: &str, pin: Option<&str>) -> (Output, Option<Vec<u8>>) {
+        self.read_data_object_in(&[], label, pin)
+    }
+
+    /// [`Env::read_data_object`] on the token of card `index` (`pkcs11-tool --slot-index INDEX`).
+    pub fn read_data_object_on(&self, index: usize, label: &str, pin: Option<&str>) -> (Output, Option<Vec<u8>>) {
+        let slot = index.to_string();
+        self.read_data_object_in(&["--slot-index", &slot], label, pin)
+    }
+
+    fn read_data_object_in(&self, slot: &[&str], label: &str, pin: Option<&str>) -> (Output, Option<Vec<u8>>) {
         let output = self.dir().join(format!("{label}.out"));
         let _ = std::fs::remove_file(&output);
         let path = output.to_string_lossy();
@@ -576,6 +638,7 @@ impl Env {
         if let Some(pin) = pin {
             args.splice(0..0, ["--login", "--pin", pin]);
         }
+        args.splice(0..0, slot.iter().copied());
         let out = self.pkcs11_tool(&args);
         let data = if out.success() {
             std::fs::read(&output).ok()
@@ -589,7 +652,20 @@ impl Env {
     /// panics unless it succeeds.
     #[track_caller]
     pub fn keypairgen(&self, key_type: &str, id: &str, label: &str) -> Output {
-        self.pkcs11_tool(&[
+        self.keypairgen_in(&[], key_type, id, label)
+    }
+
+    /// [`Env::keypairgen`] on the token of card `index` (`pkcs11-tool --slot-index INDEX`).
+    #[track_caller]
+    pub fn keypairgen_on(&self, index: usize, key_type: &str, id: &str, label: &str) -> Output {
+        let slot = index.to_string();
+        self.keypairgen_in(&["--slot-index", &slot], key_type, id, label)
+    }
+
+    #[track_caller]
+    fn keypairgen_in(&self, slot: &[&str], key_type: &str, id: &str, label: &str) -> Output {
+        let mut args = slot.to_vec();
+        args.extend_from_slice(&[
             "--keypairgen",
             "--key-type",
             key_type,
@@ -600,16 +676,31 @@ impl Env {
             "--login",
             "--pin",
             USER_PIN,
-        ])
-        .ok()
+        ]);
+        self.pkcs11_tool(&args).ok()
     }
 
     /// Exports the public key of PKCS#15 id `id` as PEM (`pkcs15-tool --read-public-key`) to a file.
     #[track_caller]
     pub fn public_key_pem(&self, id: &str) -> PathBuf {
-        let out = self.pkcs15_tool(&["--read-public-key", id]).ok();
+        self.public_key_pem_in(&["--read-public-key", id], &format!("pub-{id}.pem"))
+    }
+
+    /// [`Env::public_key_pem`] of card `index` (`pkcs15-tool --reader INDEX`), to `card<INDEX>-<id>.pem`.
+    #[track_caller]
+    pub fn public_key_pem_on(&self, index: usize, id: &str) -> PathBuf {
+        let reader = index.to_string();
+        self.public_key_pem_in(
+            &["--reader", &reader, "--read-public-key", id],
+            &format!("card{index}-{id}.pem"),
+        )
+    }
+
+    #[track_caller]
+    fn public_key_pem_in(&self, args: &[&str], file: &str) -> PathBuf {
+        let out = self.pkcs15_tool(args).ok();
         assert!(out.stdout.contains("BEGIN PUBLIC KEY"), "no PEM public key:\n{out}");
-        self.write_file(&format!("pub-{id}.pem"), out.stdout.as_bytes())
+        self.write_file(file, out.stdout.as_bytes())
     }
 
     /// `pkcs11-tool --login --pin USER_PIN OP --mechanism MECHANISM --id ID --input-file INPUT
@@ -651,6 +742,60 @@ impl Env {
         self.run("openssl", args)
     }
 
+    /// Writes SHA-256 of the file `data` (`openssl dgst -sha256 -binary`) to `<data>.sha256` and
+    /// returns that path; panics if openssl fails.
+    #[track_caller]
+    pub fn openssl_sha256(&self, data: &Path) -> PathBuf {
+        let hash = PathBuf::from(format!("{}.sha256", data.display()));
+        self.openssl(&["dgst", "-sha256", "-binary", "-out", &path_str(&hash), &path_str(data)])
+            .ok();
+        hash
+    }
+
+    /// Signs the file `data` on the token of card `signer` with key `id` through PKCS#11
+    /// (`pkcs11-tool --slot-index SIGNER --sign --mechanism MECHANISM`, ECDSA signatures in OpenSSL's
+    /// DER format) and checks the signature with `openssl pkeyutl -verify -pkeyopt digest:sha256`
+    /// against the public key card `owner` exports for `id` ([`Env::public_key_pem_on`]). `hash` is
+    /// SHA-256 of `data` ([`Env::openssl_sha256`]).
+    ///
+    /// Panics if signing or the export fails. Returns openssl's output, for the caller to judge
+    /// (`contains("Signature Verified Successfully")`), and the PEM file of the public key.
+    #[track_caller]
+    pub fn sign_and_verify_with(
+        &self,
+        signer: usize,
+        owner: usize,
+        id: &str,
+        mechanism: &str,
+        data: &Path,
+        hash: &Path,
+    ) -> (Output, PathBuf) {
+        let pem = self.public_key_pem_on(owner, id);
+        let slot = signer.to_string();
+        let mut extra = vec!["--slot-index", slot.as_str()];
+        if mechanism.starts_with("ECDSA") {
+            extra.extend_from_slice(&["--signature-format", "openssl"]);
+        }
+        let (out, signature) = self.pkcs11_key_op("--sign", id, mechanism, data, &extra);
+        let signature =
+            signature.unwrap_or_else(|| panic!("{mechanism} signature with key {id} on card {signer}:\n{out}"));
+        let sig = self.write_file(&format!("sig-{signer}-{id}.bin"), &signature);
+        let verified = self.openssl(&[
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            &path_str(&pem),
+            "-in",
+            &path_str(hash),
+            "-sigfile",
+            &path_str(&sig),
+            "-pkeyopt",
+            "digest:sha256",
+        ]);
+        (verified, pem)
+    }
+
     /// Runs hex command APDUs through PC/SC on card `index` with the `apdu-script` helper (pass
     /// [`apdu_script_binary!()`](crate::apdu_script_binary)) and returns the responses (data ‖ SW, hex).
     #[track_caller]
@@ -678,6 +823,16 @@ impl Env {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// [`Env::apdu_script`] on card `index` after SELECT ([`SELECT_APDU`]) and VERIFY of the user PIN
+    /// ([`verify_apdu`]): the responses to `apdus` only. The responses to SELECT and VERIFY are not
+    /// checked; a failed login shows in the responses of commands that need it.
+    #[track_caller]
+    pub fn apdu_script_logged_in(&self, binary: &str, index: usize, apdus: &[String]) -> Vec<String> {
+        let mut all = vec![SELECT_APDU.to_string(), verify_apdu()];
+        all.extend_from_slice(apdus);
+        self.apdu_script(binary, index, &all).split_off(2)
     }
 
     /// Stops card `index`, stores known secret keys in its state directory with the
@@ -748,6 +903,25 @@ pub fn assert_no_failures(failures: &[String]) {
 /// Whether `sc-hsm-tool --initialize` reported success (it exits 0 either way).
 pub fn initialize_succeeded(out: &Output) -> bool {
     out.success() && !out.text().to_lowercase().contains("fail") && !out.contains("rror")
+}
+
+/// VERIFY (00 20 00 81) of [`USER_PIN`], hex for [`Env::apdu_script`].
+pub fn verify_apdu() -> String {
+    let mut v = vec![0x00, 0x20, 0x00, 0x81, USER_PIN.len() as u8];
+    v.extend_from_slice(USER_PIN.as_bytes());
+    hex::encode_upper(v)
+}
+
+/// The key check value a tool printed after a DKEK share import (`sc-hsm-tool`, `pico-hsm-tool`):
+/// the 16 hex digits on a line with "check value", upper case.
+pub fn kcv_in(text: &str) -> Option<String> {
+    text.lines()
+        .filter(|l| l.to_ascii_lowercase().contains("check value"))
+        .find_map(|l| {
+            l.split(|c: char| !c.is_ascii_hexdigit())
+                .find(|w| w.len() == 16)
+                .map(str::to_ascii_uppercase)
+        })
 }
 
 /// Asserts two byte strings are equal; on mismatch reports lengths and the first difference, not the bytes.

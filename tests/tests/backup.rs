@@ -4,29 +4,11 @@
 //! card 0's public keys, AES results identical), and a damaged blob changes nothing.
 
 use hsm_e2e::{
-    Env, SO_PIN, USER_PIN, apdu_script_binary, assert_no_failures, cipher_symmetric_apdu, initialize_succeeded,
-    path_str,
+    Env, SELECT_APDU, USER_PIN, apdu_script_binary, assert_no_failures, cipher_symmetric_apdu, kcv_in, path_str,
+    verify_apdu,
 };
 
-const SELECT: &str = "00A4040C0BE82B0601040181C31F0201";
 const PASSWORD: &str = "backup-test-password";
-
-fn verify_apdu() -> String {
-    let mut v = vec![0x00, 0x20, 0x00, 0x81, USER_PIN.len() as u8];
-    v.extend_from_slice(USER_PIN.as_bytes());
-    hex::encode_upper(v)
-}
-
-/// The key check value `sc-hsm-tool` prints after an import (16 hex digits after "value").
-fn kcv_in(text: &str) -> Option<String> {
-    text.lines()
-        .filter(|l| l.to_ascii_lowercase().contains("check value"))
-        .find_map(|l| {
-            l.split(|c: char| !c.is_ascii_hexdigit())
-                .find(|w| w.len() == 16)
-                .map(str::to_ascii_uppercase)
-        })
-}
 
 /// UNWRAP KEY (80 74 id 93) of `blob`, extended length.
 fn unwrap_apdu(id: u8, blob: &[u8]) -> String {
@@ -58,7 +40,7 @@ fn keys_and_domain(env: &Env, index: usize) -> (String, String) {
     let r = env.apdu_script(
         apdu_script_binary!(),
         index,
-        &[SELECT.into(), "8058000000".into(), "8052000000".into()],
+        &[SELECT_APDU.into(), "8058000000".into(), "8052000000".into()],
     );
     (r[1].clone(), r[2].clone())
 }
@@ -67,38 +49,16 @@ fn keys_and_domain(env: &Env, index: usize) -> (String, String) {
 fn dkek_shares_and_wrapped_keys_move_between_devices() {
     let Some(env) = Env::with_cards(2) else { return };
     let mut failures = Vec::new();
-    for reader in ["0", "1"] {
-        let out = env.sc_hsm_tool(&[
-            "--reader",
-            reader,
-            "--initialize",
-            "--so-pin",
-            SO_PIN,
-            "--pin",
-            USER_PIN,
-            "--dkek-shares",
-            "1",
-        ]);
-        assert!(
-            initialize_succeeded(&out),
-            "initialize in reader {reader} failed:\n{out}"
-        );
+    for index in 0..2 {
+        env.initialize_reader(index, &["--dkek-shares", "1"]);
     }
     let share = path_str(&env.dir().join("share.pbe"));
-    env.sc_hsm_tool(&["--reader", "0", "--create-dkek-share", &share, "--password", PASSWORD])
-        .ok();
+    env.create_dkek_share(0, &share, PASSWORD).ok();
     let mut kcvs = Vec::new();
-    for (index, reader) in ["0", "1"].into_iter().enumerate() {
+    for index in 0..2 {
         // A fresh connection: no PIN has been presented to either card since the restart.
         env.restart_card(index);
-        let out = env.sc_hsm_tool(&[
-            "--reader",
-            reader,
-            "--import-dkek-share",
-            &share,
-            "--password",
-            PASSWORD,
-        ]);
+        let out = env.import_dkek_share(index, &share, PASSWORD);
         let kcv = kcv_in(&out.text());
         let (_, status) = keys_and_domain(&env, index);
         // 01 total, 00 missing, the KCV, 9000 — read back without a login.
@@ -114,28 +74,13 @@ fn dkek_shares_and_wrapped_keys_move_between_devices() {
     assert!(kcvs[0].as_deref().is_some_and(|k| k != "0000000000000000"));
 
     // Keys on card 0: P-256 and RSA-2048 through PKCS#11, AES-256 through the card's command.
-    let slot0 = ["--slot-index", "0"];
     for (kind, id, label) in [("EC:prime256v1", "01", "ec-key"), ("rsa:2048", "02", "rsa-key")] {
-        env.pkcs11_tool(&[
-            slot0[0],
-            slot0[1],
-            "--keypairgen",
-            "--key-type",
-            kind,
-            "--id",
-            id,
-            "--label",
-            label,
-            "--login",
-            "--pin",
-            USER_PIN,
-        ])
-        .ok();
+        env.keypairgen_on(0, kind, id, label);
     }
     let r = env.apdu_script(
         apdu_script_binary!(),
         0,
-        &[SELECT.into(), verify_apdu(), "004803B2".into()],
+        &[SELECT_APDU.into(), verify_apdu(), "004803B2".into()],
     );
     assert_eq!(r, ["9000", "9000", "9000"], "AES key generation on card 0");
 
@@ -175,41 +120,9 @@ fn dkek_shares_and_wrapped_keys_move_between_devices() {
 
     // Signatures on card 1 verify with card 0's public keys.
     let data_file = env.write_file("data.txt", b"signed on the second device\n");
-    for (id, mechanism, pkey_args) in [
-        ("01", "ECDSA-SHA256", &["-pkeyopt", "digest:sha256"][..]),
-        ("02", "SHA256-RSA-PKCS", &["-pkeyopt", "digest:sha256"][..]),
-    ] {
-        let public = env.pkcs15_tool(&["--reader", "0", "--read-public-key", id]).ok();
-        let pem = env.write_file(&format!("card0-{id}.pem"), public.stdout.as_bytes());
-        let sig = path_str(&env.dir().join(format!("sig-{id}.bin")));
-        let (data, pem, hash) = (path_str(&data_file), path_str(&pem), format!("{sig}.hash"));
-        let mut args = vec![
-            "--slot-index",
-            "1",
-            "--sign",
-            "--mechanism",
-            mechanism,
-            "--id",
-            id,
-            "--login",
-            "--pin",
-            USER_PIN,
-            "--input-file",
-            &data,
-            "--output-file",
-            &sig,
-        ];
-        if mechanism.starts_with("ECDSA") {
-            args.extend_from_slice(&["--signature-format", "openssl"]);
-        }
-        env.pkcs11_tool(&args).ok();
-        let digest = env.openssl(&["dgst", "-sha256", "-binary", "-out", &hash, &data]);
-        digest.ok();
-        let mut verify = vec![
-            "pkeyutl", "-verify", "-pubin", "-inkey", &pem, "-in", &hash, "-sigfile", &sig,
-        ];
-        verify.extend_from_slice(pkey_args);
-        let out = env.openssl(&verify);
+    let hash_file = env.openssl_sha256(&data_file);
+    for (id, mechanism) in [("01", "ECDSA-SHA256"), ("02", "SHA256-RSA-PKCS")] {
+        let (out, _) = env.sign_and_verify_with(1, 0, id, mechanism, &data_file, &hash_file);
         if !out.contains("Signature Verified Successfully") {
             failures.push(format!(
                 "key {id} signed on card 1 does not verify with card 0's key:\n{out}"
@@ -219,12 +132,8 @@ fn dkek_shares_and_wrapped_keys_move_between_devices() {
     // The AES key gives the same ciphertext on both cards.
     let block = [0x5Au8; 32];
     let cipher = |index| {
-        env.apdu_script(
-            apdu_script_binary!(),
-            index,
-            &[SELECT.into(), verify_apdu(), cipher_symmetric_apdu(3, 0x10, &block, 0)],
-        )[2]
-        .clone()
+        let apdu = cipher_symmetric_apdu(3, 0x10, &block, 0);
+        env.apdu_script_logged_in(apdu_script_binary!(), index, &[apdu])[0].clone()
     };
     let (a, b) = (cipher(0), cipher(1));
     if a != b || !a.ends_with("9000") || a.len() != 2 * 32 + 4 {
@@ -246,7 +155,7 @@ fn dkek_shares_and_wrapped_keys_move_between_devices() {
     let wrapped = std::fs::read(env.dir().join("key1.wrap")).expect("key1.wrap");
     let blob = first_octet_string(&wrapped).expect("blob in the wrap file");
     let before = keys_and_domain(&env, 1);
-    let mut apdus = vec![SELECT.to_string(), verify_apdu()];
+    let mut apdus = vec![SELECT_APDU.to_string(), verify_apdu()];
     let positions: Vec<usize> = (0..blob.len()).step_by(7).chain([blob.len() - 1]).collect();
     for &i in &positions {
         let mut bad = blob.to_vec();
@@ -266,13 +175,9 @@ fn dkek_shares_and_wrapped_keys_move_between_devices() {
     if keys_and_domain(&env, 1) != before {
         failures.push("refused blobs changed card 1".into());
     }
-    let r = env.apdu_script(
-        apdu_script_binary!(),
-        1,
-        &[SELECT.into(), verify_apdu(), unwrap_apdu(9, blob)],
-    );
-    if r[2] != "9000" {
-        failures.push(format!("intact blob refused: {}", r[2]));
+    let r = env.apdu_script_logged_in(apdu_script_binary!(), 1, &[unwrap_apdu(9, blob)]);
+    if r[0] != "9000" {
+        failures.push(format!("intact blob refused: {}", r[0]));
     }
     assert_no_failures(&failures);
 }
@@ -314,35 +219,12 @@ fn password_shares(text: &str) -> Vec<PasswordShare> {
 #[test]
 fn three_shares_one_split_among_custodians() {
     let Some(env) = Env::with_cards(2) else { return };
-    for reader in ["0", "1"] {
-        let out = env.sc_hsm_tool(&[
-            "--reader",
-            reader,
-            "--initialize",
-            "--so-pin",
-            SO_PIN,
-            "--pin",
-            USER_PIN,
-            "--dkek-shares",
-            "3",
-        ]);
-        assert!(
-            initialize_succeeded(&out),
-            "initialize in reader {reader} failed:\n{out}"
-        );
+    for index in 0..2 {
+        env.initialize_reader(index, &["--dkek-shares", "3"]);
     }
     let file = |n: usize| path_str(&env.dir().join(format!("share{n}.pbe")));
     for n in 1..=2 {
-        let password = format!("{PASSWORD}-{n}");
-        env.sc_hsm_tool(&[
-            "--reader",
-            "0",
-            "--create-dkek-share",
-            &file(n),
-            "--password",
-            &password,
-        ])
-        .ok();
+        env.create_dkek_share(0, &file(n), &format!("{PASSWORD}-{n}")).ok();
     }
     // sc-hsm-tool waits for Enter before and after showing each password share.
     let out = env.run_with_input(
@@ -372,15 +254,7 @@ fn three_shares_one_split_among_custodians() {
         env.restart_card(index);
         for n in 1..=3 {
             let out = if n < 3 {
-                let password = format!("{PASSWORD}-{n}");
-                env.sc_hsm_tool(&[
-                    "--reader",
-                    reader,
-                    "--import-dkek-share",
-                    &file(n),
-                    "--password",
-                    &password,
-                ])
+                env.import_dkek_share(index, &file(n), &format!("{PASSWORD}-{n}"))
             } else {
                 // Custodians 1 and 3 present their shares; the first also types the prime.
                 let (a, b) = (&shares[0], &shares[2]);
@@ -402,7 +276,7 @@ fn three_shares_one_split_among_custodians() {
             if !status.starts_with(&format!("03{:02X}", 3 - n)) || !status.ends_with("9000") {
                 failures.push(format!("card {index} share {n}: status {status}\n{out}"));
             }
-            let mut apdus = vec![SELECT.to_string()];
+            let mut apdus = vec![SELECT_APDU.to_string()];
             apdus.extend(internal.iter().cloned());
             let answers = env.apdu_script(apdu_script_binary!(), index, &apdus);
             if let Some(a) = answers[1..].iter().find(|a| a.as_str() != "6982") {

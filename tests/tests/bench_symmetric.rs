@@ -3,7 +3,7 @@
 //! PBKDF2-HMAC-SHA256 with 10,000 iterations. `cargo xtask bench` runs it with the full count; the
 //! in-process figures next to the crypto crate are `cargo bench -p hsm-card --bench symmetric`.
 
-use hsm_e2e::{Env, USER_PIN, apdu_bench_binary, cipher_symmetric_apdu, install_secret_key_binary, tlv};
+use hsm_e2e::{Env, apdu_bench_binary, cipher_symmetric_apdu, install_secret_key_binary, tlv, verify_apdu};
 
 fn count() -> usize {
     std::env::var("HSM_E2E_BENCH_COUNT")
@@ -37,9 +37,7 @@ fn symmetric_operations_through_pcscd() {
     params.extend_from_slice(&tlv(0x30, &tlv(0x06, &HMAC_SHA256)));
     let mut pbkdf2 = tlv(0x06, &PBKDF2);
     pbkdf2.extend_from_slice(&tlv(0x81, &params));
-    let mut verify = vec![0x00, 0x20, 0x00, 0x81, USER_PIN.len() as u8];
-    verify.extend_from_slice(USER_PIN.as_bytes());
-    let verify = hex::encode_upper(verify);
+    let verify = verify_apdu();
 
     let runs: [(usize, Vec<(&str, String)>); 2] = [
         (

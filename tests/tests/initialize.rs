@@ -26,20 +26,8 @@ fn initialize_succeeds_and_pkcs15_shows_the_user_pin() {
 #[test]
 fn token_serial_differs_between_two_state_directories() {
     let Some(env) = Env::with_cards(2) else { return };
-    for reader in ["0", "1"] {
-        let out = env.sc_hsm_tool(&[
-            "--reader",
-            reader,
-            "--initialize",
-            "--so-pin",
-            SO_PIN,
-            "--pin",
-            USER_PIN,
-        ]);
-        assert!(
-            initialize_succeeded(&out),
-            "initialize in reader {reader} failed:\n{out}"
-        );
+    for index in 0..2 {
+        env.initialize_reader(index, &[]);
     }
     let serials = token_serials(&env);
     assert_eq!(serials.len(), 2, "expected two tokens, got {serials:?}");

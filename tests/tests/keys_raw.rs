@@ -6,10 +6,8 @@
 use std::path::PathBuf;
 
 use hsm_apdu::tlv;
-use hsm_e2e::{Env, apdu_script_binary, assert_same_bytes, path_str};
+use hsm_e2e::{Env, SELECT_APDU, apdu_script_binary, assert_same_bytes, path_str, verify_apdu};
 
-const SELECT: &str = "00A4040C0BE82B0601040181C31F0201";
-const VERIFY: &str = "0020008106363438323139";
 /// id-TA-ECDSA-SHA-256 (BSI TR-03110), the OID OpenSC puts in EC keygen templates.
 const OID_TA_ECDSA_SHA256: &str = "04007F00070202020203";
 
@@ -82,7 +80,7 @@ impl Card {
 
     /// Runs `apdus` after SELECT and VERIFY; returns each response split into data and SW.
     fn send(&self, apdus: &[String]) -> Vec<(Vec<u8>, String)> {
-        let mut all = vec![SELECT.to_string(), VERIFY.to_string()];
+        let mut all = vec![SELECT_APDU.to_string(), verify_apdu()];
         all.extend_from_slice(apdus);
         let responses = self.env.apdu_script(apdu_script_binary!(), 0, &all);
         assert_eq!(responses.len(), all.len(), "responses: {responses:?}");

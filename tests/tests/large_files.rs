@@ -1,10 +1,7 @@
 //! Files beyond what OpenSC's tools send: a 70 KB file written with 32-bit offsets through PC/SC and
 //! read back in extended-length chunks, surviving a restart of the card.
 
-use hsm_e2e::{Env, apdu_script_binary, assert_same_bytes};
-
-const SELECT: &str = "00A4040C0BE82B0601040181C31F0201";
-const VERIFY: &str = "0020008106363438323139";
+use hsm_e2e::{Env, SELECT_APDU, apdu_script_binary, assert_same_bytes, verify_apdu};
 
 /// Runs APDUs through the card in reader 0 and returns the responses (data ‖ SW) as hex.
 fn script(env: &Env, apdus: &[String]) -> Vec<String> {
@@ -12,7 +9,7 @@ fn script(env: &Env, apdus: &[String]) -> Vec<String> {
 }
 
 fn read_back(env: &Env, fid: &str, len: usize) -> Vec<u8> {
-    let mut apdus = vec![SELECT.to_string()];
+    let mut apdus = vec![SELECT_APDU.to_string()];
     // 4096 bytes per READ BINARY (extended Le = 0000), offsets as 4-byte DOs.
     for off in (0..len).step_by(4096) {
         apdus.push(format!("00B1{fid}000006 5404{off:08X} 0000").replace(' ', ""));
@@ -33,7 +30,7 @@ fn seventy_kilobyte_file_round_trips_with_32_bit_offsets() {
     let content: Vec<u8> = (0..70_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    let mut apdus = vec![SELECT.to_string(), VERIFY.to_string()];
+    let mut apdus = vec![SELECT_APDU.to_string(), verify_apdu()];
     for (i, chunk) in content.chunks(2000).enumerate() {
         let mut body = format!("5404{:08X}538207D0", i * 2000);
         if chunk.len() != 2000 {

@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use hsm_e2e::{
-    Env, USER_PIN, apdu_script_binary, assert_no_failures, cipher_symmetric_apdu, install_secret_key_binary, path_str,
-    tlv,
+    Env, SELECT_APDU, apdu_script_binary, assert_no_failures, cipher_symmetric_apdu, install_secret_key_binary,
+    path_str, tlv, verify_apdu,
 };
 
 const AES128: &str = "2b7e151628aed2a6abf7158809cf4f3c";
@@ -29,7 +29,6 @@ const HKDF_OID_PREFIX: &str = "2a864886f70d01091003";
 const PBKDF2_OID: &str = "2a864886f70d01050c";
 const PBES2_OID: &str = "2a864886f70d01050d";
 const X963_OID: &str = "2b81051086483f";
-const SELECT: &str = "00A4040C0BE82B0601040181C31F0201";
 
 fn h(s: &str) -> Vec<u8> {
     hex::decode(s.replace(' ', "")).expect("hex")
@@ -423,12 +422,6 @@ fn install_known_keys(env: &Env) {
     );
 }
 
-fn verify_apdu() -> String {
-    let mut v = vec![0x00, 0x20, 0x00, 0x81, USER_PIN.len() as u8];
-    v.extend_from_slice(USER_PIN.as_bytes());
-    hex::encode_upper(v)
-}
-
 #[test]
 fn cipher_symmetric_matches_openssl() {
     let Some(env) = Env::start() else { return };
@@ -439,7 +432,7 @@ fn cipher_symmetric_matches_openssl() {
         n: std::cell::Cell::new(0),
     };
     let cases = cases(&oracle);
-    let mut apdus = vec![SELECT.to_string(), verify_apdu()];
+    let mut apdus = vec![SELECT_APDU.to_string(), verify_apdu()];
     apdus.extend(cases.iter().map(|c| c.apdu.clone()));
     let responses = env.apdu_script(apdu_script_binary!(), 0, &apdus);
     assert_eq!(responses[..2], ["9000", "9000"], "SELECT / VERIFY");
@@ -463,7 +456,7 @@ fn refusals_and_use_counter_through_pcsc() {
     let gcm = format!("{AES_OID_PREFIX}06");
     let ecb256 = format!("{AES_OID_PREFIX}29");
     let script = [
-        (SELECT.to_string(), "9000"),
+        (SELECT_APDU.to_string(), "9000"),
         // Not logged in yet: 6982, and the counted key is untouched.
         (cipher_symmetric_apdu(8, 0x18, b"x", 0), "6982"),
         (verify_apdu(), "9000"),
@@ -528,7 +521,7 @@ fn refusals_and_use_counter_through_pcsc() {
         apdu_script_binary!(),
         0,
         &[
-            SELECT.into(),
+            SELECT_APDU.into(),
             verify_apdu(),
             cipher_symmetric_apdu(7, 0x52, &ext(&ecb256, &h(&ct), None, None), 0),
         ],
@@ -546,7 +539,7 @@ fn refusals_and_use_counter_through_pcsc() {
         listing.contains("ec-next-to-aes"),
         "EC key missing next to AES keys:\n{listing}"
     );
-    let keys = env.apdu_script(apdu_script_binary!(), 0, &[SELECT.into(), "8058000000".into()]);
+    let keys = env.apdu_script(apdu_script_binary!(), 0, &[SELECT_APDU.into(), "8058000000".into()]);
     for id in ["CC01", "CC07", "CC08"] {
         assert!(keys[1].contains(id), "LIST KEYS lacks {id}: {keys:?}");
     }

@@ -8,18 +8,11 @@
 use std::path::Path;
 use std::time::Instant;
 
-use hsm_e2e::{Env, SO_PIN, USER_PIN, apdu_script_binary, cipher_symmetric_apdu, initialize_succeeded, path_str};
+use hsm_e2e::{Env, SELECT_APDU, USER_PIN, apdu_script_binary, cipher_symmetric_apdu, kcv_in, path_str, verify_apdu};
 use hsm_tool::wrapfile::WrappedKey;
 
 const TOOL: &str = env!("CARGO_BIN_EXE_e2e-hsm-tool");
-const SELECT: &str = "00A4040C0BE82B0601040181C31F0201";
 const PASSWORD: &str = "tool-backup-password";
-
-fn verify_apdu() -> String {
-    let mut v = vec![0x00, 0x20, 0x00, 0x81, USER_PIN.len() as u8];
-    v.extend_from_slice(USER_PIN.as_bytes());
-    hex::encode_upper(v)
-}
 
 /// An extended case 4 APDU in hex (Le 0000).
 fn ext_apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> String {
@@ -75,17 +68,6 @@ fn p256_keygen_apdu(id: u8) -> String {
     ext_apdu(0x00, 0x46, id, 0x00, &data)
 }
 
-/// The key check value a tool printed (16 hex digits on a line with "check value").
-fn kcv_in(text: &str) -> Option<String> {
-    text.lines()
-        .filter(|l| l.to_ascii_lowercase().contains("check value"))
-        .find_map(|l| {
-            l.split(|c: char| !c.is_ascii_hexdigit())
-                .find(|w| w.len() == 16)
-                .map(str::to_ascii_uppercase)
-        })
-}
-
 /// `pico-hsm-tool ARGS` inside the namespaces.
 fn tool(env: &Env, args: &[&str]) -> hsm_e2e::Output {
     env.run(TOOL, args)
@@ -99,23 +81,27 @@ fn tool_on(env: &Env, index: usize, pin_file: &str, args: &[&str]) -> hsm_e2e::O
     tool(env, &full)
 }
 
-fn initialize_both(env: &Env) {
-    for reader in ["0", "1"] {
-        let out = env.sc_hsm_tool(&[
+/// `pico-hsm-tool --reader <card index> dkek import-share SHARE --password-file PASSWORD_FILE`.
+fn tool_import_share(env: &Env, index: usize, share: &str, password_file: &str) -> hsm_e2e::Output {
+    let reader = Env::reader_name(index);
+    tool(
+        env,
+        &[
             "--reader",
-            reader,
-            "--initialize",
-            "--so-pin",
-            SO_PIN,
-            "--pin",
-            USER_PIN,
-            "--dkek-shares",
-            "1",
-        ]);
-        assert!(
-            initialize_succeeded(&out),
-            "initialize in reader {reader} failed:\n{out}"
-        );
+            &reader,
+            "dkek",
+            "import-share",
+            share,
+            "--password-file",
+            password_file,
+        ],
+    )
+}
+
+/// Both cards initialized for one DKEK share.
+fn initialize_both(env: &Env) {
+    for index in 0..2 {
+        env.initialize_reader(index, &["--dkek-shares", "1"]);
     }
 }
 
@@ -136,17 +122,13 @@ fn sha256sum(path: &Path) -> String {
 /// Signs `hash_file`'s content on card `index` with key reference `id` (80 68 id P2), writes the
 /// signature to a file and returns its path.
 fn sign_raw(env: &Env, index: usize, id: u8, p2: u8, data: &[u8], name: &str) -> String {
-    let r = env.apdu_script(
-        apdu_script_binary!(),
-        index,
-        &[SELECT.into(), verify_apdu(), ext_apdu(0x80, 0x68, id, p2, data)],
-    );
+    let r = env.apdu_script_logged_in(apdu_script_binary!(), index, &[ext_apdu(0x80, 0x68, id, p2, data)]);
     assert!(
-        r[2].ends_with("9000"),
+        r[0].ends_with("9000"),
         "sign with key {id:02X} on card {index}: {}",
-        r[2]
+        r[0]
     );
-    let sig = hex::decode(&r[2][..r[2].len() - 4]).unwrap();
+    let sig = hex::decode(&r[0][..r[0].len() - 4]).unwrap();
     path_str(&env.write_file(name, &sig))
 }
 
@@ -160,41 +142,14 @@ fn backup_on_one_device_restore_on_another() {
     // A share made by pico-hsm-tool: imported by pico-hsm-tool on card 0, by sc-hsm-tool on card 1.
     let share = path_str(&env.dir().join("share.pbe"));
     tool(&env, &["dkek", "create-share", &share, "--password-file", &pw_file]).ok();
-    let reader0 = Env::reader_name(0);
-    let out0 = tool(
-        &env,
-        &[
-            "--reader",
-            &reader0,
-            "dkek",
-            "import-share",
-            &share,
-            "--password-file",
-            &pw_file,
-        ],
-    )
-    .ok();
-    let out1 = env.sc_hsm_tool(&["--reader", "1", "--import-dkek-share", &share, "--password", PASSWORD]);
+    let out0 = tool_import_share(&env, 0, &share, &pw_file).ok();
+    let out1 = env.import_dkek_share(1, &share, PASSWORD);
     let (k0, k1) = (kcv_in(&out0.text()), kcv_in(&out1.text()));
     assert!(k0.is_some() && k0 == k1, "KCVs differ:\n{out0}\n{out1}");
 
     // Card 0: EC and RSA keys and two data objects through PKCS#11, an AES key through the card.
     for (kind, id, label) in [("EC:prime256v1", "01", "ec-key"), ("rsa:2048", "02", "rsa-key")] {
-        env.pkcs11_tool(&[
-            "--slot-index",
-            "0",
-            "--keypairgen",
-            "--key-type",
-            kind,
-            "--id",
-            id,
-            "--label",
-            label,
-            "--login",
-            "--pin",
-            USER_PIN,
-        ])
-        .ok();
+        env.keypairgen_on(0, kind, id, label);
     }
     let public_content = b"a public data object, backed up and restored\n".to_vec();
     let private_content: Vec<u8> = (0..1500u32).map(|i| (i * 13 % 251) as u8).collect();
@@ -202,29 +157,12 @@ fn backup_on_one_device_restore_on_another() {
         ("data-public", &public_content, false),
         ("data-private", &private_content, true),
     ] {
-        let input = path_str(&env.write_file(&format!("{label}.in"), content));
-        let mut args = vec![
-            "--slot-index",
-            "0",
-            "--login",
-            "--pin",
-            USER_PIN,
-            "--write-object",
-            &input,
-            "--type",
-            "data",
-            "--label",
-            label,
-        ];
-        if private {
-            args.push("--private");
-        }
-        env.pkcs11_tool(&args).ok();
+        env.write_data_object_on(0, label, content, private).ok();
     }
     let r = env.apdu_script(
         apdu_script_binary!(),
         0,
-        &[SELECT.into(), verify_apdu(), "004803B2".into()],
+        &[SELECT_APDU.into(), verify_apdu(), "004803B2".into()],
     );
     assert_eq!(r, ["9000", "9000", "9000"], "AES key generation on card 0");
     // A CA certificate (no key on the card has its ID): OpenSC stores it in CAxx with a description C8xx.
@@ -312,23 +250,9 @@ fn backup_on_one_device_restore_on_another() {
         assert!(objects.contains(label), "card 1 does not list {label}:\n{objects}");
     }
     for (label, content) in [("data-public", &public_content), ("data-private", &private_content)] {
-        let output = path_str(&env.dir().join(format!("{label}.out")));
-        env.pkcs11_tool(&[
-            "--slot-index",
-            "1",
-            "--login",
-            "--pin",
-            USER_PIN,
-            "--read-object",
-            "--type",
-            "data",
-            "--label",
-            label,
-            "-o",
-            &output,
-        ])
-        .ok();
-        hsm_e2e::assert_same_bytes(label, &std::fs::read(&output).unwrap(), content);
+        let (out, data) = env.read_data_object_on(1, label, Some(USER_PIN));
+        let data = data.unwrap_or_else(|| panic!("{label} not read from card 1:\n{out}"));
+        hsm_e2e::assert_same_bytes(label, &data, content);
     }
     let ca_out = path_str(&env.dir().join("ca.out"));
     env.pkcs11_tool(&[
@@ -350,60 +274,20 @@ fn backup_on_one_device_restore_on_another() {
     );
 
     // Signatures made on card 1 verify with card 0's public keys.
-    let data_file = path_str(&env.write_file("data.txt", b"signed on the second device\n"));
-    let hash_file = format!("{data_file}.sha256");
-    env.openssl(&["dgst", "-sha256", "-binary", "-out", &hash_file, &data_file])
-        .ok();
+    let data_path = env.write_file("data.txt", b"signed on the second device\n");
+    let hash_path = env.openssl_sha256(&data_path);
+    let (data_file, hash_file) = (path_str(&data_path), path_str(&hash_path));
     let mut pems = Vec::new();
     for (id, mechanism) in [("01", "ECDSA-SHA256"), ("02", "SHA256-RSA-PKCS")] {
-        let public = env.pkcs15_tool(&["--reader", "0", "--read-public-key", id]).ok();
-        let pem = path_str(&env.write_file(&format!("card0-{id}.pem"), public.stdout.as_bytes()));
-        let sig = path_str(&env.dir().join(format!("sig-{id}.bin")));
-        let mut args = vec![
-            "--slot-index",
-            "1",
-            "--sign",
-            "--mechanism",
-            mechanism,
-            "--id",
-            id,
-            "--login",
-            "--pin",
-            USER_PIN,
-            "--input-file",
-            &data_file,
-            "--output-file",
-            &sig,
-        ];
-        if mechanism.starts_with("ECDSA") {
-            args.extend_from_slice(&["--signature-format", "openssl"]);
-        }
-        env.pkcs11_tool(&args).ok();
-        env.openssl(&[
-            "pkeyutl",
-            "-verify",
-            "-pubin",
-            "-inkey",
-            &pem,
-            "-in",
-            &hash_file,
-            "-sigfile",
-            &sig,
-            "-pkeyopt",
-            "digest:sha256",
-        ])
-        .expect("Signature Verified Successfully");
-        pems.push(pem);
+        let (out, pem) = env.sign_and_verify_with(1, 0, id, mechanism, &data_path, &hash_path);
+        out.expect("Signature Verified Successfully");
+        pems.push(path_str(&pem));
     }
     // The AES key gives the same ciphertext on both cards.
     let block = [0x5Au8; 32];
     let cipher = |index| {
-        env.apdu_script(
-            apdu_script_binary!(),
-            index,
-            &[SELECT.into(), verify_apdu(), cipher_symmetric_apdu(3, 0x10, &block, 0)],
-        )[2]
-        .clone()
+        let apdu = cipher_symmetric_apdu(3, 0x10, &block, 0);
+        env.apdu_script_logged_in(apdu_script_binary!(), index, &[apdu])[0].clone()
     };
     let (a, b) = (cipher(0), cipher(1));
     assert!(
@@ -488,28 +372,14 @@ fn fifty_keys_timed() {
 
     // A share made by sc-hsm-tool: imported by sc-hsm-tool on card 0, by pico-hsm-tool on card 1.
     let share = path_str(&env.dir().join("share.pbe"));
-    env.sc_hsm_tool(&["--reader", "0", "--create-dkek-share", &share, "--password", PASSWORD])
-        .ok();
-    let out0 = env.sc_hsm_tool(&["--reader", "0", "--import-dkek-share", &share, "--password", PASSWORD]);
-    let reader1 = Env::reader_name(1);
-    let out1 = tool(
-        &env,
-        &[
-            "--reader",
-            &reader1,
-            "dkek",
-            "import-share",
-            &share,
-            "--password-file",
-            &pw_file,
-        ],
-    )
-    .ok();
+    env.create_dkek_share(0, &share, PASSWORD).ok();
+    let out0 = env.import_dkek_share(0, &share, PASSWORD);
+    let out1 = tool_import_share(&env, 1, &share, &pw_file).ok();
     let (k0, k1) = (kcv_in(&out0.text()), kcv_in(&out1.text()));
     assert!(k0.is_some() && k0 == k1, "KCVs differ:\n{out0}\n{out1}");
 
     const KEYS: u8 = 50;
-    let mut apdus = vec![SELECT.to_string(), verify_apdu()];
+    let mut apdus = vec![SELECT_APDU.to_string(), verify_apdu()];
     apdus.extend((1..=KEYS).map(p256_keygen_apdu));
     let started = Instant::now();
     let r = env.apdu_script(apdu_script_binary!(), 0, &apdus);

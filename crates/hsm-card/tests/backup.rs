@@ -5,188 +5,42 @@
 //! description (what upstream's host library `wrap_key()` does), never with the card's code.
 //! Every refusal is checked to leave both stores, and the raw flash under them, unchanged.
 
+mod common;
+
 use std::collections::HashSet;
 
 use aes::cipher::array::Array;
 use aes::cipher::consts::U16;
 use aes::cipher::{BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit};
 use cmac::Mac;
+use common::{
+    OID_ECDSA, OID_RSA, TestCard, apdu, domain, fci_metadata, find, flash_images, fresh, gen_ec, h, kcv, login,
+    power_cycle, public_point, read_binary, read_binary_apdu, refused, reselect, select_apdu, sha256, snapshot, tx,
+    txb, unwrap, unwrap_apdu, update_binary, wrap_apdu, wrapped,
+};
 use hsm_apdu::tlv;
-use hsm_card::testing::RamPlatform;
-use hsm_card::{Card, Platform, RESPONSE_BUFFER_SIZE};
-use hsm_crypto::asym::{Curve, CurveKind, EcPrivateKey};
+use hsm_card::Platform;
+use hsm_crypto::asym::{Curve, EcPrivateKey};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::elliptic_curve::sec1::ToSec1Point;
 use sha2::{Digest, Sha256};
 
-const SELECT_AID: &str = "00A4040C0BE82B0601040181C31F0201";
-const VERIFY: &str = "0020008106363438323139";
-/// INITIALIZE TLVs every card here gets: options, PIN 648219, SO-PIN 57621880, 3 retries.
-const INIT_TLVS: &str = "80020001 8106363438323139 82083537363231383830 910103";
-const OID_ECDSA: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x02, 0x03];
-const OID_RSA: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x01, 0x02];
 const OID_AES: [u8; 8] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01];
 const TYPE_RSA: u8 = 5;
 const TYPE_RSA_CRT: u8 = 6;
 const TYPE_EC: u8 = 12;
 const TYPE_AES: u8 = 15;
 
-type TestCard = Card<RamPlatform>;
-
 // ---------------------------------------------------------------------------------------------
-// Driving the card (as tests/keys.rs).
-
-fn h(s: &str) -> Vec<u8> {
-    hex::decode(s.replace(' ', "")).unwrap()
-}
-
-fn txb(card: &mut TestCard, apdu: &[u8]) -> (Vec<u8>, u16) {
-    let mut out = vec![0u8; RESPONSE_BUFFER_SIZE];
-    let n = card.transmit(apdu, &mut out);
-    (out[..n - 2].to_vec(), u16::from_be_bytes([out[n - 2], out[n - 1]]))
-}
-
-fn tx(card: &mut TestCard, apdu: &str) -> (Vec<u8>, u16) {
-    txb(card, &h(apdu))
-}
-
-/// An extended-length case 4 APDU.
-fn apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
-    let mut v = vec![cla, ins, p1, p2, 0, (data.len() >> 8) as u8, data.len() as u8];
-    v.extend_from_slice(data);
-    v.extend_from_slice(&[0, 0]);
-    v
-}
-
-fn put(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
-    let mut hdr = [0u8; 7];
-    out.extend_from_slice(tlv::header(tag, value.len(), &mut hdr));
-    out.extend_from_slice(value);
-}
-
-fn ec_template(curve: Curve) -> Vec<u8> {
-    let d = curve.params();
-    let mut t = Vec::new();
-    put(&mut t, 0x06, &OID_ECDSA);
-    put(&mut t, 0x81, d.p);
-    if !d.a.is_empty() {
-        put(&mut t, 0x82, d.a);
-        put(&mut t, 0x83, d.b);
-        put(&mut t, 0x84, d.g);
-    } else {
-        put(&mut t, 0x83, d.g);
-    }
-    put(&mut t, 0x85, d.n);
-    t
-}
-
-fn keygen_data(template: &[u8], extra: &[u8]) -> Vec<u8> {
-    let mut d = Vec::new();
-    put(&mut d, 0x5F29, &[0]);
-    put(&mut d, 0x42, b"UTCA00001");
-    put(&mut d, 0x7F49, template);
-    put(&mut d, 0x5F20, b"UTTM00001");
-    d.extend_from_slice(extra);
-    d
-}
-
-fn find<'a>(data: &'a [u8], path: &[u16]) -> &'a [u8] {
-    path.iter().fold(data, |d, tag| {
-        tlv::find(d, *tag).unwrap().unwrap_or_else(|| panic!("no tag {tag:X}"))
-    })
-}
-
-/// INITIALIZE with the default credentials and `extra` TLVs.
-fn init_apdu(extra: &[u8]) -> Vec<u8> {
-    let mut data = h(INIT_TLVS);
-    data.extend_from_slice(extra);
-    let mut v = vec![0x80, 0x50, 0x00, 0x00, data.len() as u8];
-    v.extend_from_slice(&data);
-    v
-}
-
-/// A blank card initialized with `extra` INITIALIZE TLVs, then reset and selected: no PIN verified.
-fn fresh(seed: u64, extra: &str) -> TestCard {
-    let mut c = Card::new(RamPlatform::new(seed));
-    assert_eq!(tx(&mut c, SELECT_AID).1, 0x9000);
-    assert_eq!(txb(&mut c, &init_apdu(&h(extra))).1, 0x9000);
-    reselect(&mut c);
-    c
-}
-
-fn reselect(c: &mut TestCard) {
-    c.reset();
-    assert_eq!(tx(c, SELECT_AID).1, 0x9000);
-}
-
-fn login(c: &mut TestCard) {
-    assert_eq!(tx(c, VERIFY).1, 0x9000);
-}
-
-/// Power off and on: the same flash and device secret (same seed), a new card, selected.
-fn power_cycle(c: TestCard, seed: u64) -> TestCard {
-    let (store, counters) = c.into_platform().into_stores();
-    let mut c = Card::new(RamPlatform::from_stores(store, counters, seed));
-    assert_eq!(tx(&mut c, SELECT_AID).1, 0x9000);
-    c
-}
-
-/// Generates an EC key; returns its authenticated CV request.
-fn gen_ec(card: &mut TestCard, id: u8, curve: Curve, extra: &[u8]) -> Vec<u8> {
-    let (req, sw) = txb(
-        card,
-        &apdu(0x00, 0x46, id, 0x00, &keygen_data(&ec_template(curve), extra)),
-    );
-    assert_eq!(sw, 0x9000, "{curve:?}");
-    assert_eq!(req[0], 0x67);
-    req
-}
-
-fn public_point(req: &[u8], curve: Curve) -> &[u8] {
-    let pk = find(req, &[0x67, 0x7F21, 0x7F4E, 0x7F49]);
-    let tag = if curve.kind() == CurveKind::Weierstrass {
-        0x86
-    } else {
-        0x84
-    };
-    tlv::find(pk, tag).unwrap().unwrap()
-}
+// Key requests (driving the card: tests/common).
 
 /// The public key template (`7F49`) of a CV request.
 fn request_key(req: &[u8]) -> Vec<u8> {
     find(req, &[0x67, 0x7F21, 0x7F4E, 0x7F49]).to_vec()
 }
 
-/// READ BINARY of a whole file by FID (B1, offset 0, extended Le).
-fn read_binary_apdu(f: u16) -> Vec<u8> {
-    let [hi, lo] = f.to_be_bytes();
-    vec![0x00, 0xB1, hi, lo, 0x00, 0x00, 0x04, 0x54, 0x02, 0x00, 0x00, 0x00, 0x00]
-}
-
-fn read_binary(c: &mut TestCard, f: u16) -> (Vec<u8>, u16) {
-    txb(c, &read_binary_apdu(f))
-}
-
-fn select_apdu(f: u16) -> Vec<u8> {
-    let [hi, lo] = f.to_be_bytes();
-    vec![0x00, 0xA4, 0x00, 0x00, 0x02, hi, lo, 0x00]
-}
-
-/// The metadata template `A5` of key `id`'s FCI.
-fn fci_metadata(c: &mut TestCard, id: u8) -> Option<Vec<u8>> {
-    let (fci, sw) = txb(c, &select_apdu(u16::from_be_bytes([0xCC, id])));
-    assert_eq!(sw, 0x9000);
-    let inner = tlv::find(&fci, 0x62).unwrap().unwrap();
-    tlv::find(inner, 0xA5).unwrap().map(<[u8]>::to_vec)
-}
-
 // ---------------------------------------------------------------------------------------------
 // KEY DOMAIN, WRAP, UNWRAP.
-
-/// KEY DOMAIN status (P1 00, no data) of domain `d`.
-fn domain(c: &mut TestCard, d: u8) -> (Vec<u8>, u16) {
-    txb(c, &[0x80, 0x52, 0x00, d])
-}
 
 /// KEY DOMAIN with data and Le (a case 3 command would answer 61xx).
 fn domain_apdu(p1: u8, d: u8, data: &[u8]) -> Vec<u8> {
@@ -205,31 +59,6 @@ fn status_bytes(total: u8, missing: u8, kcv: [u8; 8]) -> Vec<u8> {
     let mut v = vec![total, missing];
     v.extend_from_slice(&kcv);
     v
-}
-
-fn wrap_apdu(id: u8) -> Vec<u8> {
-    vec![0x80, 0x72, id, 0x92, 0x00, 0x00, 0x00]
-}
-
-fn wrapped(c: &mut TestCard, id: u8) -> Vec<u8> {
-    let (blob, sw) = txb(c, &wrap_apdu(id));
-    assert_eq!(sw, 0x9000, "WRAP of key {id}");
-    blob
-}
-
-/// UNWRAP (case 3, extended): no data at all when `blob` is empty (the card then reads 2F10).
-fn unwrap_apdu(id: u8, blob: &[u8]) -> Vec<u8> {
-    let mut v = vec![0x80, 0x74, id, 0x93];
-    if !blob.is_empty() {
-        v.extend_from_slice(&[0x00, (blob.len() >> 8) as u8, blob.len() as u8]);
-        v.extend_from_slice(blob);
-    }
-    v
-}
-
-fn unwrap(c: &mut TestCard, id: u8, blob: &[u8]) {
-    let (data, sw) = txb(c, &unwrap_apdu(id, blob));
-    assert_eq!((sw, data.len()), (0x9000, 0), "UNWRAP into {id}");
 }
 
 /// Two cards initialized with `92 01 <n>` that imported the same shares (with a PIN session).
@@ -253,59 +82,8 @@ fn with_dkek(seed: u64, shares: &[[u8; 32]]) -> TestCard {
     c
 }
 
-/// Every file of both stores.
-fn snapshot(card: &mut TestCard) -> Vec<(bool, u16, Vec<u8>)> {
-    let mut v = Vec::new();
-    for counters in [false, true] {
-        let p = card.platform_mut();
-        let store = if counters { p.counters() } else { p.store() };
-        let fids: Vec<u16> = store.fids().collect();
-        for f in fids {
-            v.push((counters, f, store.read_all(f).unwrap()));
-        }
-    }
-    v.sort();
-    v
-}
-
-/// The raw flash images of both stores.
-fn flash_images(card: &mut TestCard) -> [Vec<u8>; 2] {
-    let p = card.platform_mut();
-    let main = p.store().flash_mut().as_bytes().to_vec();
-    let counters = p.counters().flash_mut().as_bytes().to_vec();
-    [main, counters]
-}
-
-/// Asserts that `apdu` answers `want` with no data and changes nothing in either store, not
-/// even a byte of flash.
-fn refused(card: &mut TestCard, apdu: &[u8], want: u16) {
-    let before = snapshot(card);
-    let flash = flash_images(card);
-    let (data, sw) = txb(card, apdu);
-    assert_eq!(sw, want, "{}", hex::encode(apdu));
-    assert!(data.is_empty());
-    assert!(snapshot(card) == before, "store changed by {}", hex::encode(apdu));
-    assert!(flash_images(card) == flash, "flash changed by {}", hex::encode(apdu));
-}
-
 // ---------------------------------------------------------------------------------------------
 // The blob format, from its description (reference §7.3), with RustCrypto primitives.
-
-fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut d = Sha256::new();
-    for p in parts {
-        d.update(p);
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&d.finalize());
-    out
-}
-
-fn kcv(dkek: &[u8]) -> [u8; 8] {
-    let mut k = [0u8; 8];
-    k.copy_from_slice(&sha256(&[dkek])[..8]);
-    k
-}
 
 fn xor(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
     let mut out = [0u8; 32];
@@ -809,18 +587,6 @@ fn refused_blobs_leave_the_target_unchanged() {
 // ---------------------------------------------------------------------------------------------
 // 6. UNWRAP from 2F10.
 
-/// UPDATE BINARY of `content` into `f` at offset 0 (extended length).
-fn update_binary(c: &mut TestCard, f: u16, content: &[u8]) -> u16 {
-    let mut data = h("54020000 5382");
-    data.extend_from_slice(&(content.len() as u16).to_be_bytes());
-    data.extend_from_slice(content);
-    let [hi, lo] = f.to_be_bytes();
-    let mut v = vec![0x00, 0xD7, hi, lo, 0x00];
-    v.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    v.extend_from_slice(&data);
-    txb(c, &v).1
-}
-
 #[test]
 fn unwrap_reads_2f10_when_the_command_has_no_data() {
     let shares = [share("staged 1"), share("staged 2")];
@@ -1128,26 +894,7 @@ mod rsa_keys {
 
     use super::*;
 
-    const PREFIX_SHA256: [u8; 19] = [
-        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04,
-        0x20,
-    ];
-
-    /// Generates an RSA-1024 key with e = 65537; returns the request and its public key.
-    fn gen_rsa(c: &mut TestCard, id: u8) -> (Vec<u8>, rsa::PublicKey) {
-        let mut t = Vec::new();
-        put(&mut t, 0x06, &OID_RSA);
-        put(&mut t, 0x02, &1024u16.to_be_bytes());
-        put(&mut t, 0x82, &[0x01, 0x00, 0x01]);
-        let (req, sw) = txb(c, &apdu(0x00, 0x46, id, 0, &keygen_data(&t, &[])));
-        assert_eq!(sw, 0x9000);
-        let pk = find(&req, &[0x67, 0x7F21, 0x7F4E, 0x7F49]);
-        let n = tlv::find(pk, 0x81).unwrap().unwrap();
-        let e = tlv::find(pk, 0x82).unwrap().unwrap();
-        let public =
-            rsa::PublicKey::new(BoxedUint::from_be_slice_vartime(n), BoxedUint::from_be_slice_vartime(e)).unwrap();
-        (req, public)
-    }
+    use crate::common::{PREFIX_SHA256, gen_rsa};
 
     /// Signs `msg` with key `id` (P2 33: PKCS#1 v1.5, SHA-256 on the card) and verifies it.
     fn sign_and_verify(c: &mut TestCard, id: u8, public: &rsa::PublicKey) {
@@ -1163,7 +910,7 @@ mod rsa_keys {
     fn rsa_key_travels_between_two_devices() {
         let shares = [share("rsa 1"), share("rsa 2")];
         let (mut a, mut b, dkek) = pair(31, 32, &shares);
-        let (req, public) = gen_rsa(&mut a, 2);
+        let (req, public) = gen_rsa(&mut a, 2, 1024, &[0x01, 0x00, 0x01]);
         let blob = wrapped(&mut a, 2);
         assert_eq!(blob[..8], kcv(&dkek));
         assert_eq!(blob[8], TYPE_RSA);

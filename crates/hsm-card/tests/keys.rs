@@ -2,100 +2,22 @@
 //! DERIVE EC KEY (76), key metadata. Results are checked with the crypto crate's verifiers and
 //! RustCrypto `rsa`; every refusal is checked to leave both stores unchanged.
 
+mod common;
+
+use common::{
+    OID_ECDSA, OID_RSA, SELECT_AID, TestCard, VERIFY, apdu, ec_template, find, h, initialized, keygen_data,
+    power_cycle, public_point, put, snapshot, tx, txb,
+};
 use hsm_apdu::tlv;
-use hsm_card::testing::RamPlatform;
-use hsm_card::{Card, Platform, RESPONSE_BUFFER_SIZE};
 use hsm_crypto::asym::{Curve, CurveKind, EcPrivateKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sha2::Digest;
 
-const SELECT_AID: &str = "00A4040C0BE82B0601040181C31F0201";
-const INIT: &str = "8050000019 800200018106363438323139820835373632313838309101 03";
-const VERIFY: &str = "0020008106363438323139";
-const OID_ECDSA: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x02, 0x03];
-const OID_RSA: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x01, 0x02];
-
-type TestCard = Card<RamPlatform>;
-
-fn h(s: &str) -> Vec<u8> {
-    hex::decode(s.replace(' ', "")).unwrap()
-}
-
-fn txb(card: &mut TestCard, apdu: &[u8]) -> (Vec<u8>, u16) {
-    let mut out = vec![0u8; RESPONSE_BUFFER_SIZE];
-    let n = card.transmit(apdu, &mut out);
-    (out[..n - 2].to_vec(), u16::from_be_bytes([out[n - 2], out[n - 1]]))
-}
-
-fn tx(card: &mut TestCard, apdu: &str) -> (Vec<u8>, u16) {
-    txb(card, &h(apdu))
-}
-
-/// An extended-length case 4 APDU.
-fn apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
-    let mut v = vec![cla, ins, p1, p2, 0, (data.len() >> 8) as u8, data.len() as u8];
-    v.extend_from_slice(data);
-    v.extend_from_slice(&[0, 0]);
-    v
-}
-
-fn put(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
-    let mut hdr = [0u8; 7];
-    out.extend_from_slice(tlv::header(tag, value.len(), &mut hdr));
-    out.extend_from_slice(value);
-}
-
-fn ec_template(curve: Curve) -> Vec<u8> {
-    let d = curve.params();
-    let mut t = Vec::new();
-    put(&mut t, 0x06, &OID_ECDSA);
-    put(&mut t, 0x81, d.p);
-    if !d.a.is_empty() {
-        put(&mut t, 0x82, d.a);
-        put(&mut t, 0x83, d.b);
-        put(&mut t, 0x84, d.g);
-    } else {
-        put(&mut t, 0x83, d.g);
-    }
-    put(&mut t, 0x85, d.n);
-    t
-}
-
-fn keygen_data(template: &[u8], extra: &[u8]) -> Vec<u8> {
-    let mut d = Vec::new();
-    put(&mut d, 0x5F29, &[0]);
-    put(&mut d, 0x42, b"UTCA00001");
-    put(&mut d, 0x7F49, template);
-    put(&mut d, 0x5F20, b"UTTM00001");
-    d.extend_from_slice(extra);
-    d
-}
-
-fn initialized(seed: u64) -> TestCard {
-    let mut c = Card::new(RamPlatform::new(seed));
-    assert_eq!(tx(&mut c, SELECT_AID).1, 0x9000);
-    assert_eq!(tx(&mut c, INIT).1, 0x9000);
-    c.reset();
-    assert_eq!(tx(&mut c, SELECT_AID).1, 0x9000);
-    assert_eq!(tx(&mut c, VERIFY).1, 0x9000);
-    c
-}
-
-fn find<'a>(data: &'a [u8], path: &[u16]) -> &'a [u8] {
-    path.iter().fold(data, |d, tag| {
-        tlv::find(d, *tag).unwrap().unwrap_or_else(|| panic!("no tag {tag:X}"))
-    })
-}
-
-/// Generates a key; returns the authenticated request after checking its inner self-signature.
+/// Generates a key ([`common::gen_ec`]); returns the authenticated request after checking its inner
+/// self-signature and references.
 fn gen_ec(card: &mut TestCard, id: u8, curve: Curve, extra: &[u8]) -> Vec<u8> {
-    let (req, sw) = txb(
-        card,
-        &apdu(0x00, 0x46, id, 0x00, &keygen_data(&ec_template(curve), extra)),
-    );
-    assert_eq!(sw, 0x9000, "{curve:?}");
-    assert_eq!(req[0], 0x67);
+    let req = common::gen_ec(card, id, curve, extra);
     let point = public_point(&req, curve).to_vec();
     let inner = find(&req, &[0x67, 0x7F21]);
     let body = {
@@ -115,31 +37,6 @@ fn gen_ec(card: &mut TestCard, id: u8, curve: Curve, extra: &[u8]) -> Vec<u8> {
     assert_eq!(find(&req, &[0x67, 0x7F21, 0x7F4E, 0x5F20]), b"UTTM00001");
     assert_eq!(find(&req, &[0x67, 0x7F21, 0x7F4E, 0x42]), b"UTCA00001");
     req
-}
-
-fn public_point(req: &[u8], curve: Curve) -> &[u8] {
-    let pk = find(req, &[0x67, 0x7F21, 0x7F4E, 0x7F49]);
-    let tag = if curve.kind() == CurveKind::Weierstrass {
-        0x86
-    } else {
-        0x84
-    };
-    tlv::find(pk, tag).unwrap().unwrap()
-}
-
-/// Every file of both stores.
-fn snapshot(card: &mut TestCard) -> Vec<(bool, u16, Vec<u8>)> {
-    let mut v = Vec::new();
-    for counters in [false, true] {
-        let p = card.platform_mut();
-        let store = if counters { p.counters() } else { p.store() };
-        let fids: Vec<u16> = store.fids().collect();
-        for f in fids {
-            v.push((counters, f, store.read_all(f).unwrap()));
-        }
-    }
-    v.sort();
-    v
 }
 
 /// Asserts that `apdu` answers `want` and changes nothing in either store.
@@ -346,9 +243,7 @@ fn keys_survive_a_restart() {
     let mut c = initialized(16);
     let req = gen_ec(&mut c, 7, Curve::Secp384r1, &[]);
     let point = public_point(&req, Curve::Secp384r1).to_vec();
-    let (store, counters) = c.into_platform().into_stores();
-    let mut c = Card::new(RamPlatform::from_stores(store, counters, 16));
-    assert_eq!(tx(&mut c, SELECT_AID).1, 0x9000);
+    let mut c = power_cycle(c, 16);
     refused(&mut c, &apdu(0x80, 0x68, 7, 0x70, &[3; 48]), 0x6982);
     assert_eq!(tx(&mut c, VERIFY).1, 0x9000);
     let (sig, sw) = txb(&mut c, &apdu(0x80, 0x68, 7, 0x70, &[3; 48]));
@@ -363,23 +258,12 @@ mod rsa_keys {
 
     use super::*;
 
-    const PREFIX_SHA256: [u8; 19] = [
-        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04,
-        0x20,
-    ];
+    use crate::common::PREFIX_SHA256;
 
+    /// Generates an RSA key ([`common::gen_rsa`]); returns its public key after checking the
+    /// request's inner self-signature and the key's PRKD.
     fn gen_rsa(c: &mut TestCard, id: u8, bits: u16, e: &[u8]) -> rsa::PublicKey {
-        let mut t = Vec::new();
-        put(&mut t, 0x06, &OID_RSA);
-        put(&mut t, 0x02, &bits.to_be_bytes());
-        put(&mut t, 0x82, e);
-        let (req, sw) = txb(c, &apdu(0x00, 0x46, id, 0, &keygen_data(&t, &[])));
-        assert_eq!(sw, 0x9000);
-        let pk = find(&req, &[0x67, 0x7F21, 0x7F4E, 0x7F49]);
-        let n = tlv::find(pk, 0x81).unwrap().unwrap();
-        let e = tlv::find(pk, 0x82).unwrap().unwrap();
-        let public =
-            rsa::PublicKey::new(BoxedUint::from_be_slice_vartime(n), BoxedUint::from_be_slice_vartime(e)).unwrap();
+        let (req, public) = common::gen_rsa(c, id, bits, e);
         // Inner self-signature: PKCS#1 v1.5 SHA-256 over the body.
         let mut body = Vec::new();
         put(&mut body, 0x7F4E, find(&req, &[0x67, 0x7F21, 0x7F4E]));

@@ -1,38 +1,14 @@
 //! Malformed and random input: every answer is a status word, nothing panics, a refused command
 //! changes nothing.
 
-use hsm_card::testing::RamPlatform;
-use hsm_card::{Card, RESPONSE_BUFFER_SIZE};
+mod common;
+
+use common::{TestCard, fresh, initialized, tx, txb};
 use proptest::prelude::*;
 
-fn run(card: &mut Card<RamPlatform>, apdu: &[u8]) -> (Vec<u8>, u16) {
-    let mut out = [0u8; RESPONSE_BUFFER_SIZE];
-    let n = card.transmit(apdu, &mut out);
-    assert!((2..=out.len()).contains(&n));
-    (out[..n - 2].to_vec(), u16::from_be_bytes([out[n - 2], out[n - 1]]))
-}
-
-fn h(s: &str) -> Vec<u8> {
-    hex::decode(s.replace(' ', "")).unwrap()
-}
-
-fn ready(login: bool) -> Card<RamPlatform> {
-    let mut c = Card::new(RamPlatform::new(99));
-    assert_eq!(run(&mut c, &h("00A4040C0BE82B0601040181C31F0201")).1, 0x9000);
-    assert_eq!(
-        run(
-            &mut c,
-            &h("8050000019800200018106363438323139820835373632313838309101 03")
-        )
-        .1,
-        0x9000
-    );
-    c.reset();
-    run(&mut c, &h("00A4040C0BE82B0601040181C31F0201"));
-    if login {
-        assert_eq!(run(&mut c, &h("00200081 06 363438323139")).1, 0x9000);
-    }
-    c
+/// The card every test starts from: initialized, reset and selected, the user PIN verified if `login`.
+fn ready(login: bool) -> TestCard {
+    if login { initialized(99) } else { fresh(99, "") }
 }
 
 #[test]
@@ -60,23 +36,23 @@ fn malformed_apdus_get_iso_status_words() {
         ("00C00000 10", 0x6985),
     ];
     for (apdu, want) in cases {
-        assert_eq!(run(&mut c, &h(apdu)).1, *want, "{apdu}");
+        assert_eq!(tx(&mut c, apdu).1, *want, "{apdu}");
     }
 }
 
 #[test]
 fn refused_commands_change_nothing() {
     let mut c = ready(true);
-    assert_eq!(run(&mut c, &h("00D7CF01 08 5402 0000 5302 AAAA")).1, 0x9000);
-    let before = run(&mut c, &h("00B1CF01 04 54020000 00"));
+    assert_eq!(tx(&mut c, "00D7CF01 08 5402 0000 5302 AAAA").1, 0x9000);
+    let before = tx(&mut c, "00B1CF01 04 54020000 00");
     for bad in [
         "00D7CF01 09 5405 0000000000 5300",
         "00D7CF01 08 5402 0010 5302 BBBB",
         "00D7CF01 04 5302 BB",
     ] {
-        assert_ne!(run(&mut c, &h(bad)).1, 0x9000, "{bad}");
+        assert_ne!(tx(&mut c, bad).1, 0x9000, "{bad}");
     }
-    assert_eq!(run(&mut c, &h("00B1CF01 04 54020000 00")), before);
+    assert_eq!(tx(&mut c, "00B1CF01 04 54020000 00"), before);
 }
 
 proptest! {
@@ -106,7 +82,7 @@ proptest! {
             if with_le {
                 apdu.push(0);
             }
-            let (resp, sw) = run(&mut c, &apdu);
+            let (resp, sw) = txb(&mut c, &apdu);
             prop_assert!(resp.is_empty() || sw == 0x9000 || sw >> 8 == 0x61);
         }
     }

@@ -1,37 +1,20 @@
 //! In-process APDU scenarios against the card over a RAM platform.
 
+mod common;
+
+use common::{INIT, SELECT_AID, TestCard, fresh, tx};
+use hsm_card::Card;
 use hsm_card::testing::RamPlatform;
-use hsm_card::{Card, RESPONSE_BUFFER_SIZE};
 
-const SELECT_AID: &str = "00A4040C0BE82B0601040181C31F0201";
 const SELECT_AID_FCI: &str = "00A404000BE82B0601040181C31F020100";
-/// sc-hsm-tool --initialize --so-pin 3537363231383830 --pin 648219 (options 0001, 3 retries).
-const INIT: &str = "8050000019 800200018106363438323139820835373632313838309101 03";
 
-fn card(seed: u64) -> Card<RamPlatform> {
+/// A blank card, nothing selected.
+fn card(seed: u64) -> TestCard {
     Card::new(RamPlatform::new(seed))
 }
 
-fn tx(card: &mut Card<RamPlatform>, apdu: &str) -> (Vec<u8>, u16) {
-    let apdu = hex::decode(apdu.replace(' ', "")).unwrap();
-    let mut out = [0u8; RESPONSE_BUFFER_SIZE];
-    let n = card.transmit(&apdu, &mut out);
-    assert!(n >= 2);
-    let sw = u16::from_be_bytes([out[n - 2], out[n - 1]]);
-    (out[..n - 2].to_vec(), sw)
-}
-
-fn sw(card: &mut Card<RamPlatform>, apdu: &str) -> u16 {
+fn sw(card: &mut TestCard, apdu: &str) -> u16 {
     tx(card, apdu).1
-}
-
-fn initialized(seed: u64) -> Card<RamPlatform> {
-    let mut c = card(seed);
-    assert_eq!(sw(&mut c, SELECT_AID), 0x9000);
-    assert_eq!(sw(&mut c, INIT), 0x9000);
-    c.reset();
-    assert_eq!(sw(&mut c, SELECT_AID), 0x9000);
-    c
 }
 
 #[test]
@@ -72,7 +55,7 @@ fn uninitialized_pin_is_not_found() {
 
 #[test]
 fn initialize_then_pin_lifecycle() {
-    let mut c = initialized(4);
+    let mut c = fresh(4, "");
     assert_eq!(sw(&mut c, "00200081"), 0x63C3);
     assert_eq!(sw(&mut c, "00200081 06 363438323130"), 0x63C2);
     assert_eq!(sw(&mut c, "00200081 06 363438323139"), 0x9000);
@@ -106,7 +89,7 @@ fn initialize_then_pin_lifecycle() {
 
 #[test]
 fn reinitialize_needs_the_current_so_pin() {
-    let mut c = initialized(5);
+    let mut c = fresh(5, "");
     sw(&mut c, "00200081 06 363438323139");
     assert_eq!(sw(&mut c, "00D7CF01 08 5402 0000 5302 ABCD"), 0x9000);
     let wrong = "8050000019 800200018106363438323139820835373632313838319101 03";
@@ -120,14 +103,14 @@ fn reinitialize_needs_the_current_so_pin() {
 
 #[test]
 fn device_identity_survives_reinitialization_and_is_unique() {
-    let mut a = initialized(6);
+    let mut a = fresh(6, "");
     let (cert, s) = tx(&mut a, "00B12F02 04 54020000 00");
     assert_eq!(s, 0x9000);
     assert_eq!(&cert[..2], &[0x7F, 0x21]);
     sw(&mut a, INIT);
     let (cert2, _) = tx(&mut a, "00B12F02 04 54020000 00");
     assert_eq!(cert, cert2);
-    let mut b = initialized(7);
+    let mut b = fresh(7, "");
     let (other, _) = tx(&mut b, "00B12F02 04 54020000 00");
     assert_ne!(cert, other);
     let (keys, _) = tx(&mut a, "8058000000");
@@ -146,7 +129,7 @@ fn device_identity_survives_reinitialization_and_is_unique() {
 
 #[test]
 fn file_access_rules() {
-    let mut c = initialized(8);
+    let mut c = fresh(8, "");
     assert_eq!(sw(&mut c, "00D7CD01 06 5402 0000 5300"), 0x6982, "write needs login");
     sw(&mut c, "00200081 06 363438323139");
     assert_eq!(sw(&mut c, "00D7CD01 08 5402 0000 5302 1234"), 0x9000);
@@ -182,7 +165,7 @@ fn file_access_rules() {
 
 #[test]
 fn large_file_with_32_bit_offsets() {
-    let mut c = initialized(9);
+    let mut c = fresh(9, "");
     sw(&mut c, "00200081 06 363438323139");
     let data: Vec<u8> = (0..70_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
     for (i, chunk) in data.chunks(1500).enumerate() {
@@ -225,7 +208,7 @@ fn transport_pin_blocks_verify_until_changed() {
 
 #[test]
 fn chunked_update_of_current_ef_like_opensc() {
-    let mut c = initialized(11);
+    let mut c = fresh(11, "");
     sw(&mut c, "00200081 06 363438323139");
     assert_eq!(sw(&mut c, "00D7CF00 06 5402 0000 5300"), 0x9000);
     let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();

