@@ -216,6 +216,8 @@ fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
                 "hsm-crypto",
                 "-p",
                 "hsm-card",
+                "-p",
+                "hsm-ccid",
                 "--target",
                 target,
             ],
