@@ -593,8 +593,44 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// `ccid_stream`: power on, an APDU over two packets with the card's answer and a time extension,
+/// an abort, a bus reset (the operation codes of `hsm_fuzz::ccid`).
+fn ccid_stream() {
+    let packet = |bytes: &[u8]| {
+        let mut v = vec![0u8, bytes.len() as u8];
+        v.extend_from_slice(bytes);
+        v
+    };
+    let header = |kind: u8, len: u32, seq: u8| {
+        let mut h = vec![kind];
+        h.extend_from_slice(&len.to_le_bytes());
+        h.extend_from_slice(&[0, seq, 0, 0, 0]);
+        h
+    };
+    let mut power = packet(&header(0x62, 0, 1));
+    power.push(6);
+    let mut xfr = header(0x6F, 100, 2);
+    xfr.extend_from_slice(&[0x80; 54]);
+    let mut apdu = power.clone();
+    apdu.extend(packet(&xfr));
+    apdu.extend(packet(&[0x80; 46]));
+    apdu.extend([2, 1, 0x01, 0x00, 6]);
+    write("ccid_stream", "power_on_apdu", &apdu);
+    let mut abort = power.clone();
+    let mut short_xfr = header(0x6F, 5, 3);
+    short_xfr.extend_from_slice(&[0x00, 0x84, 0x00, 0x00, 0x08]);
+    abort.extend(packet(&short_xfr));
+    abort.extend([3, 0, 3]);
+    abort.extend(packet(&header(0x72, 0, 3)));
+    abort.extend([6, 4]);
+    abort.extend(packet(&header(0x65, 0, 4)));
+    abort.push(6);
+    write("ccid_stream", "abort_reset", &abort);
+}
+
 fn main() {
     apdu_sequence();
     apdu_parse();
     store_image();
+    ccid_stream();
 }

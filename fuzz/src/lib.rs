@@ -3,6 +3,7 @@
 
 pub mod apdus;
 pub mod card;
+pub mod ccid;
 pub mod parse;
 pub mod rng;
 pub mod seq;

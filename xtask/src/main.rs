@@ -246,7 +246,13 @@ fn fuzz_smoke(root: &std::path::Path, seconds: u32) -> Result<(), String> {
     let env = [("RUSTC_BOOTSTRAP", "1")];
     // First every committed regression input once, then a timed run per target. libFuzzer writes new
     // inputs into the first corpus directory (ignored by git), reads the committed seeds from the second.
-    for (target, share) in [("apdu_sequence", 2), ("store_image", 1), ("apdu_parse", 1)] {
+    const SHARES: u32 = 5;
+    for (target, share) in [
+        ("apdu_sequence", 2),
+        ("store_image", 1),
+        ("apdu_parse", 1),
+        ("ccid_stream", 1),
+    ] {
         let regressions = fuzz.join("regressions").join(target);
         let mut inputs: Vec<String> = std::fs::read_dir(&regressions)
             .map(|dir| {
@@ -265,7 +271,7 @@ fn fuzz_smoke(root: &std::path::Path, seconds: u32) -> Result<(), String> {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             steps::run_cargo(&fuzz, &args, &env)?;
         }
-        let max_time = format!("-max_total_time={}", (seconds * share / 4).max(5));
+        let max_time = format!("-max_total_time={}", (seconds * share / SHARES).max(5));
         let corpus = format!("corpus/{target}");
         let seeds = format!("seeds/{target}");
         let mut args = vec![
@@ -278,7 +284,7 @@ fn fuzz_smoke(root: &std::path::Path, seconds: u32) -> Result<(), String> {
             max_time.as_str(),
             "-timeout=10",
         ];
-        if target != "store_image" {
+        if matches!(target, "apdu_sequence" | "apdu_parse") {
             args.push("-dict=dict/apdu.dict");
         }
         steps::run_cargo(&fuzz, &args, &env)?;
