@@ -70,6 +70,8 @@ impl<P: Platform> App<P> {
                 None => Some(files::default_token_info(&self.serial).len()),
             },
             Class::Internal => None,
+            // C_DevAut is a static file upstream: empty, not missing, before INITIALIZE.
+            Class::Public if f == fid::C_DEVAUT => Some(self.platform.store().len(f).unwrap_or(0)),
             Class::Key | Class::ProtectedData | Class::Public => self.platform.store().len(f),
         })
     }
@@ -151,6 +153,11 @@ impl<P: Platform> App<P> {
             Class::Generated => return slice_into(&files::ef_dir(), offset, want, reply),
             Class::TokenInfo if !self.platform.store().contains(f) => {
                 return slice_into(&files::default_token_info(&self.serial), offset, want, reply);
+            }
+            // Upstream's host library reads C_DevAut right after SELECT and expects an empty 9000
+            // on a device that was never initialized (issue 11).
+            Class::Public if f == fid::C_DEVAUT && !self.platform.store().contains(f) => {
+                return slice_into(&[], offset, want, reply);
             }
             _ => {}
         }

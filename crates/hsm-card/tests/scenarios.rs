@@ -43,6 +43,32 @@ fn commands_need_the_application_selected() {
     assert_eq!(sw(&mut c, "80FF0000"), 0x6D00, "unknown INS");
 }
 
+/// C_DevAut (2F02) is a static file upstream: an uninitialized device answers READ BINARY and
+/// SELECT with an empty file (upstream's host library reads it right after SELECT), and after
+/// INITIALIZE with the device certificate.
+#[test]
+fn c_devaut_is_empty_before_initialize() {
+    let mut c = card(9);
+    sw(&mut c, SELECT_AID);
+    assert_eq!(tx(&mut c, "00B12F02 04 54020000 00"), (Vec::new(), 0x9000));
+    assert_eq!(tx(&mut c, "00A40000 02 2F02 00").1, 0x9000);
+    assert_eq!(
+        tx(&mut c, "00B00000 00"),
+        (Vec::new(), 0x9000),
+        "current EF is the empty 2F02"
+    );
+    assert_eq!(tx(&mut c, "00B12F02 04 54020010 00").1, 0x6282, "offset past the end");
+    assert_eq!(
+        sw(&mut c, "00B12F03 04 54020000 00"),
+        0x9000,
+        "TokenInfo still generated"
+    );
+    assert_eq!(sw(&mut c, INIT), 0x9000);
+    let (cert, s) = tx(&mut c, "00B12F02 04 54020000 00");
+    assert_eq!(s, 0x9000);
+    assert_eq!(cert.first(), Some(&0x7F), "C_DevAut after INITIALIZE: {cert:02X?}");
+}
+
 #[test]
 fn uninitialized_pin_is_not_found() {
     let mut c = card(3);
