@@ -210,9 +210,11 @@ pub fn unwrap_key<T: Transport>(c: &mut Client<T>, id: u8, blob: Option<&[u8]>) 
 }
 
 /// The device id: the holder reference (CHR, tag 5F20) of the first certificate in C_DevAut (2F02).
-/// `None` when the card has no C_DevAut (not initialized).
+/// `None` when the card has no C_DevAut yet (not initialized): upstream and this card answer an
+/// empty file, older firmware 6A82.
 pub fn device_id<T: Transport>(c: &mut Client<T>) -> Result<Option<String>, Error> {
     let file = match read_file(c, FID_C_DEVAUT) {
+        Ok(f) if f.is_empty() => return Ok(None),
         Ok(f) => f,
         Err(e) if e.sw() == Some(0x6A82) => return Ok(None),
         Err(e) => return Err(e),
