@@ -182,6 +182,35 @@ fn dkek_shares_and_wrapped_keys_move_between_devices() {
     assert_no_failures(&failures);
 }
 
+/// The password two shares recombine to (Lagrange interpolation at 0 modulo sc-hsm-tool's 64-bit
+/// prime), as a number.
+fn recombined_password(a: &PasswordShare, b: &PasswordShare) -> u128 {
+    let num = |hex: &str| u128::from_str_radix(&hex.replace(':', ""), 16).expect("hex number");
+    let p = num(&a.prime);
+    let (x1, x2): (u128, u128) = (a.id.parse().expect("share id"), b.id.parse().expect("share id"));
+    let (y1, y2) = (num(&a.value) % p, num(&b.value) % p);
+    let mul = |a: u128, b: u128| {
+        // p < 2^64, so a·b < 2^128.
+        (a % p) * (b % p) % p
+    };
+    let pow = |mut base: u128, mut e: u128| {
+        let mut r = 1;
+        while e > 0 {
+            if e & 1 == 1 {
+                r = mul(r, base);
+            }
+            base = mul(base, base);
+            e >>= 1;
+        }
+        r
+    };
+    let inv = |v: u128| pow(v % p, p - 2);
+    // L1(0) = x2 / (x2 - x1), L2(0) = x1 / (x1 - x2).
+    let l1 = mul(x2, inv((x2 + p - x1) % p));
+    let l2 = mul(x1, inv((x1 + p - x2) % p));
+    (mul(y1, l1) + mul(y2, l2)) % p
+}
+
 /// One password share as `sc-hsm-tool` prints it: prime (hex), id (decimal), value (hex).
 struct PasswordShare {
     prime: String,
@@ -226,23 +255,34 @@ fn three_shares_one_split_among_custodians() {
     for n in 1..=2 {
         env.create_dkek_share(0, &file(n), &format!("{PASSWORD}-{n}")).ok();
     }
-    // sc-hsm-tool waits for Enter before and after showing each password share.
-    let out = env.run_with_input(
-        "sc-hsm-tool",
-        &[
-            "--reader",
-            "0",
-            "--create-dkek-share",
-            &file(3),
-            "--pwd-shares-threshold",
-            "2",
-            "--pwd-shares-total",
-            "3",
-        ],
-        &"\n".repeat(16),
-    );
-    let shares = password_shares(&out.stdout);
-    assert_eq!(shares.len(), 3, "expected three password shares:\n{out}");
+    // sc-hsm-tool waits for Enter before and after showing each password share. Its password is 8
+    // random bytes; when the first is 00 (1 time in 128) sc-hsm-tool cannot decrypt its own file
+    // (the recombined number loses the byte), so such a set is made again: a defect of the tool,
+    // not of the card.
+    let mut attempt = 0;
+    let shares = loop {
+        attempt += 1;
+        let out = env.run_with_input(
+            "sc-hsm-tool",
+            &[
+                "--reader",
+                "0",
+                "--create-dkek-share",
+                &file(3),
+                "--pwd-shares-threshold",
+                "2",
+                "--pwd-shares-total",
+                "3",
+            ],
+            &"\n".repeat(16),
+        );
+        let shares = password_shares(&out.stdout);
+        assert_eq!(shares.len(), 3, "expected three password shares:\n{out}");
+        if recombined_password(&shares[0], &shares[2]) >= 1 << 56 || attempt == 5 {
+            break shares;
+        }
+        std::fs::remove_file(file(3)).expect("remove share file");
+    };
 
     let internal: Vec<String> = (0x1090..=0x109F)
         .chain([0x10A0])
