@@ -6,10 +6,13 @@
 use std::path::Path;
 
 use hsm_apdu::tlv;
+mod common;
+
+use common::{InProcess, SHARE_A, SHARE_B, share};
+use hsm_card::Card;
 use hsm_card::testing::RamPlatform;
-use hsm_card::{Card, RESPONSE_BUFFER_SIZE};
 use hsm_crypto::asym::Curve;
-use hsm_tool::card::{Client, Command, Error, Transport};
+use hsm_tool::card::{Client, Command};
 use hsm_tool::commands::backup::{self, RestoreOptions};
 use hsm_tool::hsm;
 use hsm_tool::manifest::{self, MANIFEST};
@@ -19,30 +22,12 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-struct InProcess(Card<RamPlatform>);
-
-impl Transport for InProcess {
-    fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = vec![0; RESPONSE_BUFFER_SIZE];
-        let n = self.0.transmit(apdu, &mut out);
-        out.truncate(n);
-        Ok(out)
-    }
-}
-
 type TestClient = Client<InProcess>;
 
 const PIN: &[u8] = b"648219";
-/// The share in one of the sc-hsm-tool files in tests/data (see opensc_vectors.rs).
-const SHARE_A: &str = "61bf73783d504237355be46b5949eab0d1b4ae79b53b3c49d51f45f7fcbf0406";
-const SHARE_B: &str = "1baf64a079e5edc8847d3620d696f51265bd95e9fcc6066a19faeaaa915346fa";
 
 fn h(s: &str) -> Vec<u8> {
     hex::decode(s.replace(' ', "")).unwrap()
-}
-
-fn share(hex_share: &str) -> Zeroizing<[u8; 32]> {
-    Zeroizing::new(hex::decode(hex_share).unwrap().try_into().unwrap())
 }
 
 fn pin() -> Zeroizing<Vec<u8>> {
