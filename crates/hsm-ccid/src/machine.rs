@@ -364,22 +364,12 @@ impl<'a, const N: usize> Ccid<'a, N> {
     /// [`RespondError::NotBusy`] if no command is pending (nothing queued);
     /// [`RespondError::TooLong`] if `rapdu` exceeds `N - 10` bytes (the host gets `XFR_OVERRUN`).
     pub fn respond(&mut self, rapdu: &[u8]) -> Result<(), RespondError> {
-        let (seq, _) = self.busy.ok_or(RespondError::NotBusy)?;
-        self.busy = None;
-        if rapdu.len() > N - HEADER_LEN {
-            self.queue(
-                msg::DATA_BLOCK,
-                0,
-                seq,
-                COMMAND_FAILED | self.icc_status(),
-                XFR_OVERRUN,
-                0,
-                &[],
-            );
-            return Err(RespondError::TooLong);
+        // Written where `finish_response` expects it; a response that does not fit is left out and
+        // `finish_response` answers the overrun.
+        if let Some(dst) = self.response_buffer().and_then(|b| b.get_mut(..rapdu.len())) {
+            dst.copy_from_slice(rapdu);
         }
-        self.queue(msg::DATA_BLOCK, 0, seq, COMMAND_OK | self.icc_status(), 0, 0, rapdu);
-        Ok(())
+        self.finish_response(rapdu.len())
     }
 
     /// Zero-copy alternative to [`Ccid::respond`] for a card running on the same thread: the
