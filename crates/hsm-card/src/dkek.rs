@@ -205,14 +205,18 @@ impl<P: Platform> App<P> {
     /// key (its last share arrived without a PIN) under the MKEK. Failures leave it as it was.
     pub(crate) fn seal_pending_dkeks(&mut self) {
         let Some(mkek) = self.session.mkek.clone() else { return };
-        for d in 0..MAX_DOMAINS {
-            let Ok(Some(status)) = self.domain_status(d) else {
-                return;
+        // It runs on every successful VERIFY: the table once and each record's clear header once;
+        // only a record still sealed under the device key is looked at further.
+        let Ok(table) = self.domain_table() else { return };
+        for d in (0..MAX_DOMAINS).take(table.len() / 2) {
+            let device_sealed = match self.read_file(dkek_fid(d)) {
+                Ok(Some(raw)) => parse_record(&raw).is_ok_and(|(r, _)| r.sealing == SEALED_BY_DEVICE),
+                _ => false,
             };
-            if !status.complete() {
+            if !device_sealed || !self.domain_status(d).is_ok_and(|s| s.is_some_and(|s| s.complete())) {
                 continue;
             }
-            if let Ok((value, imported, SEALED_BY_DEVICE)) = self.open_dkek(d)
+            if let Ok((value, imported, _)) = self.open_dkek(d)
                 && self.write_dkek(d, imported, true, &value, Some(&mkek)).is_err()
             {
                 log::warn!("could not reseal the DKEK of domain {d}");

@@ -31,8 +31,8 @@ struct Request<'a> {
     meta: Metadata,
 }
 
-/// A big-endian unsigned integer of 1..=4 bytes.
-fn uint(v: &[u8]) -> Result<u32, Status> {
+/// A big-endian unsigned integer of 1..=4 bytes (6700 otherwise).
+pub(crate) fn uint(v: &[u8]) -> Result<u32, Status> {
     if v.is_empty() || v.len() > 4 {
         return Err(Status::WrongLength);
     }

@@ -184,10 +184,10 @@ fn der_u32(v: &[u8]) -> Result<u32, Status> {
         Some(i) => v.get(i..).unwrap_or_default(),
         None => &[],
     };
-    if digits.len() > 4 {
-        return Err(Status::WrongLength);
+    if digits.is_empty() {
+        return Ok(0);
     }
-    Ok(digits.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+    crate::keygen::uint(digits)
 }
 
 /// The TLVs of a DER SEQUENCE given either whole (`30 len ...`) or as its contents only (how
@@ -367,16 +367,9 @@ impl<P: Platform> App<P> {
         let PrivateKey::Secret(key) = key else {
             return Err(Status::FunctionNotSupported);
         };
-        let aes_key = |k: &[u8]| {
-            if matches!(k.len(), 16 | 24 | 32) {
-                Ok(())
-            } else {
-                Err(Status::WrongLength)
-            }
-        };
         let out = match p2 {
+            // The AES key lengths (16, 24, 32) are checked by `sym`: a 64-byte XTS key is 6700 here.
             alg::AES_CBC_ENCRYPT | alg::AES_CBC_DECRYPT => {
-                aes_key(&key)?;
                 let dir = if p2 == alg::AES_CBC_ENCRYPT {
                     Direction::Encrypt
                 } else {
@@ -384,10 +377,7 @@ impl<P: Platform> App<P> {
                 };
                 sym::aes(Mode::Cbc, dir, &key, &[0; sym::BLOCK], &[], cmd.data).map_err(wrong_data)?
             }
-            alg::AES_CMAC => {
-                aes_key(&key)?;
-                Zeroizing::new(sym::cmac(&key, cmd.data).map_err(wrong_data)?.to_vec())
-            }
+            alg::AES_CMAC => Zeroizing::new(sym::cmac(&key, cmd.data).map_err(wrong_data)?.to_vec()),
             alg::AES_DERIVE => {
                 // Upstream: HKDF-SHA256 without salt, info = the data, as long as the data.
                 let mut out = output(cmd.data.len(), reply)?;

@@ -237,10 +237,7 @@ fn decode_rsa(kind: u8, f: &mut Fields<'_>) -> Option<PrivateKey> {
             f.field()?,
             f.field()?,
         );
-        if e.is_empty() || e.len() > 4 {
-            return None;
-        }
-        RsaPrivateKey::from_pqe(p, q, e.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))).ok()?
+        RsaPrivateKey::from_pqe(p, q, crate::keygen::uint(e).ok()?).ok()?
     };
     Some(PrivateKey::Rsa(alloc::boxed::Box::new(key)))
 }

@@ -175,6 +175,14 @@ fn check_exponent(e: u32) -> Result<(), Error> {
     }
 }
 
+/// A big-endian number of 1 to 4 bytes.
+fn be_u32(bytes: &[u8]) -> Option<u32> {
+    if bytes.is_empty() || bytes.len() > 4 {
+        return None;
+    }
+    Some(bytes.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+}
+
 fn uint(bytes: &[u8]) -> BoxedUint {
     BoxedUint::from_be_slice_vartime(bytes)
 }
@@ -236,10 +244,7 @@ impl RsaPrivateKey {
     /// the primes (NIST SP 800-56B Appendix C.2; the `rsa` crate needs 2^16 < e < 2^256 for it).
     /// The SmartCard-HSM key blob's private-exponent form (reference §7.3) carries only these.
     pub fn from_ned(n: &[u8], e: &[u8], d: &[u8]) -> Result<Self, Error> {
-        if e.is_empty() || e.len() > 4 {
-            return Err(Error::InvalidKey);
-        }
-        check_exponent(e.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))?;
+        check_exponent(be_u32(e).ok_or(Error::InvalidKey)?)?;
         let inner =
             PrivateKey::from_components(uint(n), uint(e), uint(d), Vec::new()).map_err(|_| Error::InvalidKey)?;
         let key = RsaPrivateKey { inner };
@@ -292,11 +297,7 @@ impl RsaPrivateKey {
     }
 
     fn public_exponent_u32(&self) -> Result<u32, Error> {
-        let e = self.public_exponent();
-        if e.len() > 4 {
-            return Err(Error::Internal);
-        }
-        Ok(e.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+        be_u32(&self.public_exponent()).ok_or(Error::Internal)
     }
 
     /// The raw private operation `input^d mod n`, blinded, result checked by re-encryption.
