@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 
 use hsm_apdu::{CommandView, Reply, Status, tlv};
 use hsm_crypto::asym::{CurveKind, EcPrivateKey, Error};
-use sha2::Digest;
+use hsm_crypto::sym::Md;
 use zeroize::Zeroizing;
 
 use crate::dkek::DKEK_LEN;
@@ -23,49 +23,28 @@ const ALGO_EC_DERIVE: u8 = 0x98;
 /// Longest ECDSA input accepted for P2 70 (SHA-512 or the P-521 order length).
 const MAX_ECDSA_HASH: usize = 66;
 
-/// The on-card hashes of P2 x1–x5.
-#[derive(Clone, Copy)]
-enum Hash {
-    Sha1,
-    Sha224,
-    Sha256,
-    Sha384,
-    Sha512,
+/// The on-card hash of P2 `base + 1` … `base + 5`: SHA-1, SHA-224, SHA-256, SHA-384, SHA-512.
+fn hash_of(p2: u8) -> Option<Md> {
+    Some(match p2 & 0x0F {
+        1 => Md::Sha1,
+        2 => Md::Sha224,
+        3 => Md::Sha256,
+        4 => Md::Sha384,
+        5 => Md::Sha512,
+        _ => return None,
+    })
 }
 
-impl Hash {
-    /// The hash of P2 `base + 1` … `base + 5`.
-    fn of(p2: u8) -> Option<Hash> {
-        Some(match p2 & 0x0F {
-            1 => Hash::Sha1,
-            2 => Hash::Sha224,
-            3 => Hash::Sha256,
-            4 => Hash::Sha384,
-            5 => Hash::Sha512,
-            _ => return None,
-        })
-    }
-
-    fn digest(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            Hash::Sha1 => sha1::Sha1::digest(data).to_vec(),
-            Hash::Sha224 => sha2::Sha224::digest(data).to_vec(),
-            Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
-            Hash::Sha384 => sha2::Sha384::digest(data).to_vec(),
-            Hash::Sha512 => sha2::Sha512::digest(data).to_vec(),
-        }
-    }
-
-    #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
-    fn rsa(self) -> hsm_crypto::asym::rsa::HashAlg {
-        use hsm_crypto::asym::rsa::HashAlg;
-        match self {
-            Hash::Sha1 => HashAlg::Sha1,
-            Hash::Sha224 => HashAlg::Sha224,
-            Hash::Sha256 => HashAlg::Sha256,
-            Hash::Sha384 => HashAlg::Sha384,
-            Hash::Sha512 => HashAlg::Sha512,
-        }
+/// The RSA signature scheme's name for `md`.
+#[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+fn rsa_hash(md: Md) -> hsm_crypto::asym::rsa::HashAlg {
+    use hsm_crypto::asym::rsa::HashAlg;
+    match md {
+        Md::Sha1 => HashAlg::Sha1,
+        Md::Sha224 => HashAlg::Sha224,
+        Md::Sha256 => HashAlg::Sha256,
+        Md::Sha384 => HashAlg::Sha384,
+        Md::Sha512 => HashAlg::Sha512,
     }
 }
 
@@ -109,7 +88,7 @@ impl<P: Platform> App<P> {
         let input = match alg {
             0x70 => data,
             0x71..=0x75 => {
-                hashed = Hash::of(alg).ok_or(Status::IncorrectP1P2)?.digest(data);
+                hashed = hash_of(alg).ok_or(Status::IncorrectP1P2)?.digest(data);
                 &hashed[..]
             }
             _ => return Err(Status::FunctionNotSupported),
@@ -139,9 +118,9 @@ impl<P: Platform> App<P> {
         ];
         let rng = self.drbg()?;
         let hash_of = |alg: u8| {
-            Hash::of(alg)
+            hash_of(alg)
                 .ok_or(Status::IncorrectP1P2)
-                .map(|h| (h.rsa(), h.digest(data)))
+                .map(|h| (rsa_hash(h), h.digest(data)))
         };
         match alg {
             0x20 => k.raw_private(data, rng).map(|s| s.to_vec()).map_err(input_error),

@@ -377,6 +377,14 @@ macro_rules! with_md {
     };
 }
 
+impl Md {
+    /// The hash of `data`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        use sha2::Digest as _;
+        with_md!(self, D => D::digest(data).to_vec())
+    }
+}
+
 /// HMAC (RFC 2104) with `md`, any key length.
 pub fn hmac(md: Md, key: &[u8], data: &[u8]) -> Vec<u8> {
     with_md!(md, D => {
