@@ -21,6 +21,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     // Python's `cryptography`: the independent AES-GCM/CCM/XTS and ChaCha20-Poly1305 that
     // `openssl enc` does not offer, for the symmetric end-to-end tests.
     "python3-cryptography",
+    // The Cortex-M33 known-answer tests run in qemu's Arm MPS2 AN505 machine.
+    "qemu-system-arm",
 ];
 
 /// The thumb targets the no_std crates are built for.

@@ -4,8 +4,11 @@
 //! * `cargo xtask test`: every check CI runs (fmt, clippy, tests with the end-to-end suite, thumb builds,
 //!   fuzz smoke), with a timing summary.
 //! * `cargo xtask bench`: APDU round trips in-process and through pcscd.
+//! * `cargo xtask firmware [--board pico|pico2]`: the board images as UF2, with flash and RAM use.
+//! * `cargo xtask m33-kat`: the crypto and card known-answer tests on an emulated Cortex-M33 (qemu).
 //! * `cargo xtask setup`: only the host prerequisites of `test`.
 
+mod firmware;
 mod host;
 mod steps;
 
@@ -56,6 +59,19 @@ enum Task {
         #[arg(long, default_value_t = 1000)]
         count: u32,
     },
+    /// Build the firmware for the Raspberry Pi Pico (RP2040) and/or Pico 2 (RP2350) as UF2 files
+    ///
+    /// Writes target/firmware/pico-hsm-<board>.uf2 (copy it to the board's BOOTSEL drive) and the
+    /// matching .elf, and prints the flash and static RAM each image uses. Fails if an image would
+    /// grow into the key store.
+    Firmware {
+        /// The board; both when not given
+        #[arg(long, value_enum)]
+        board: Option<firmware::Board>,
+    },
+    /// Run the crypto and card known-answer tests compiled for the RP2350's core (Cortex-M33) in
+    /// qemu-system-arm (Arm MPS2 AN505), with instruction counts per operation
+    M33Kat,
     /// Install the host prerequisites of `test` (Debian packages, rustup targets) and stop
     Setup,
 }
@@ -68,6 +84,16 @@ fn main() -> ExitCode {
             fuzz_seconds,
         } => test(no_install, fuzz_seconds),
         Task::Bench { count } => bench(count),
+        Task::Firmware { board } => {
+            let root = workspace_root();
+            setup(true).and_then(|()| {
+                board
+                    .map_or(firmware::Board::ALL.to_vec(), |b| vec![b])
+                    .into_iter()
+                    .try_for_each(|b| firmware::build(&root, b).map(|_| ()))
+            })
+        }
+        Task::M33Kat => setup(true).and_then(|()| firmware::m33_kat(&workspace_root())),
         Task::Setup => setup(true),
     };
     match result {
@@ -203,11 +229,14 @@ fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
         }
     });
     for target in host::THUMB_TARGETS {
+        // Without default features (no RSA): `rsa` builds for thumbv6m only with the firmware
+        // workspace's crypto-bigint patch; the firmware images below build everything.
         steps.cargo(
             &format!("no_std build {target}"),
             &[
                 "build",
                 "--release",
+                "--no-default-features",
                 "-p",
                 "hsm-apdu",
                 "-p",
@@ -223,6 +252,12 @@ fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
             ],
         );
     }
+    for board in firmware::Board::ALL {
+        steps.step(&format!("firmware image {board:?} ({})", board.target()), |root| {
+            firmware::build(root, board).map(|_| ())
+        });
+    }
+    steps.step("Cortex-M33 known-answer tests (qemu mps2-an505)", firmware::m33_kat);
     if workspace_root().join("fuzz/Cargo.toml").exists() {
         steps.step("fuzz smoke (regressions, then every target)", |root| {
             fuzz_smoke(root, fuzz_seconds)

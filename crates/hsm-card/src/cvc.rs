@@ -36,7 +36,7 @@ pub fn tlv(tag: u16, value: &[u8]) -> Vec<u8> {
 /// A public key as the `7F49` template carries it.
 pub enum PublicKey<'a> {
     /// RSA modulus and public exponent, big-endian.
-    #[cfg_attr(not(all(feature = "rsa", target_has_atomic = "ptr")), allow(dead_code))]
+    #[cfg_attr(not(feature = "rsa"), allow(dead_code))]
     Rsa { n: &'a [u8], e: &'a [u8] },
     /// An EC public key in [`EcPrivateKey::public_key`](hsm_crypto::asym::EcPrivateKey::public_key)'s encoding.
     Ec { curve: Curve, point: &'a [u8] },

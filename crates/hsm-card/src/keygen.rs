@@ -217,7 +217,7 @@ impl<P: Platform> App<P> {
                 });
                 (pk, default_prkd(id, false, k.curve().order_bits()))
             }
-            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            #[cfg(feature = "rsa")]
             PrivateKey::Rsa(k) => {
                 let pk = cvc::public_key(&cvc::PublicKey::Rsa {
                     n: &k.modulus(),
@@ -238,7 +238,7 @@ impl<P: Platform> App<P> {
         Ok((cvc::authenticated_request(&tbs, &outer), description))
     }
 
-    #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+    #[cfg(feature = "rsa")]
     fn generate_rsa(&mut self, bits: usize, e: u32) -> Result<PrivateKey, Status> {
         use hsm_crypto::asym::rsa::{MAX_BITS, MIN_BITS, RsaPrivateKey};
         if !(MIN_BITS..=MAX_BITS).contains(&bits) || !bits.is_multiple_of(256) {
@@ -248,7 +248,7 @@ impl<P: Platform> App<P> {
         Ok(PrivateKey::Rsa(alloc::boxed::Box::new(key)))
     }
 
-    #[cfg(not(all(feature = "rsa", target_has_atomic = "ptr")))]
+    #[cfg(not(feature = "rsa"))]
     fn generate_rsa(&mut self, _: usize, _: u32) -> Result<PrivateKey, Status> {
         Err(Status::FunctionNotSupported)
     }
@@ -264,7 +264,7 @@ impl<P: Platform> App<P> {
                 CurveKind::Montgomery => Ok(alloc::vec![0; 2 * k.curve().field_bytes()]),
             }
             .map_err(|_| Status::ExecutionError),
-            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            #[cfg(feature = "rsa")]
             PrivateKey::Rsa(k) => k
                 .sign_pkcs1v15(hsm_crypto::asym::rsa::HashAlg::Sha256, &hash, self.drbg()?)
                 .map_err(|_| Status::ExecutionError),

@@ -13,7 +13,7 @@
 use alloc::vec::Vec;
 
 use hsm_apdu::{Status, tlv};
-#[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+#[cfg(feature = "rsa")]
 use hsm_crypto::asym::rsa::RsaPrivateKey;
 use hsm_crypto::asym::{Curve, EcPrivateKey};
 use zeroize::Zeroizing;
@@ -32,7 +32,7 @@ pub(crate) const MAX_SECRET_KEY: usize = 256;
 /// A loaded private or secret key.
 pub(crate) enum PrivateKey {
     Ec(EcPrivateKey),
-    #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+    #[cfg(feature = "rsa")]
     Rsa(alloc::boxed::Box<RsaPrivateKey>),
     /// Secret key bytes: AES (16, 24, 32), AES-XTS (64), or any length for HMAC and the KDFs.
     Secret(Zeroizing<Vec<u8>>),
@@ -46,7 +46,7 @@ pub(crate) fn encode(key: &PrivateKey) -> Result<Zeroizing<Vec<u8>>, Status> {
             v.push(k.curve().mbedtls_group_id());
             v.extend_from_slice(&k.to_bytes());
         }
-        #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+        #[cfg(feature = "rsa")]
         PrivateKey::Rsa(k) => {
             let pqe = k.to_pqe().map_err(|_| Status::ExecutionError)?;
             v.push(RECORD_RSA);
@@ -79,7 +79,7 @@ fn decode(plain: &[u8]) -> Result<PrivateKey, Status> {
         .map_err(|_| Status::ExecutionError)
 }
 
-#[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+#[cfg(feature = "rsa")]
 fn decode_rsa(rest: &[u8]) -> Result<PrivateKey, Status> {
     let (e, pq) = rest.split_first_chunk::<4>().ok_or(Status::ExecutionError)?;
     if pq.is_empty() || pq.len() % 2 != 0 {
@@ -91,7 +91,7 @@ fn decode_rsa(rest: &[u8]) -> Result<PrivateKey, Status> {
         .map_err(|_| Status::ExecutionError)
 }
 
-#[cfg(not(all(feature = "rsa", target_has_atomic = "ptr")))]
+#[cfg(not(feature = "rsa"))]
 fn decode_rsa(_: &[u8]) -> Result<PrivateKey, Status> {
     Err(Status::FunctionNotSupported)
 }

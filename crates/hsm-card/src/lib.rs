@@ -42,7 +42,7 @@ use hsm_crypto::drbg::{Drbg, ENTROPY_LEN};
 use zeroize::Zeroizing;
 
 pub use init::{VERSION, device_name};
-pub use platform::Platform;
+pub use platform::{EntropyFailure, PLATFORM_ROOT_FID, Platform};
 use secrets::{DeviceKeys, Key32};
 
 /// The genuine SmartCard-HSM ATR (reference §1), so OpenSC's `sc-hsm` driver binds unchanged.
@@ -199,8 +199,7 @@ impl<P: Platform> App<P> {
             let mut seeded = false;
             for _ in 0..2 {
                 let mut entropy = Zeroizing::new([0u8; ENTROPY_LEN]);
-                self.platform.entropy(&mut entropy[..]);
-                if self.drbg.reseed(&entropy).is_ok() {
+                if self.platform.entropy(&mut entropy[..]).is_ok() && self.drbg.reseed(&entropy).is_ok() {
                     seeded = true;
                     break;
                 }

@@ -36,7 +36,7 @@ fn hash_of(p2: u8) -> Option<Md> {
 }
 
 /// The RSA signature scheme's name for `md`.
-#[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+#[cfg(feature = "rsa")]
 fn rsa_hash(md: Md) -> hsm_crypto::asym::rsa::HashAlg {
     use hsm_crypto::asym::rsa::HashAlg;
     match md {
@@ -71,7 +71,7 @@ impl<P: Platform> App<P> {
         }
         let sig = match &key {
             PrivateKey::Ec(k) => self.sign_ec(k, alg, cmd.data)?,
-            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            #[cfg(feature = "rsa")]
             PrivateKey::Rsa(k) => self.sign_rsa(k, alg, cmd.data)?,
             PrivateKey::Secret(_) => return Err(Status::FunctionNotSupported),
         };
@@ -106,7 +106,7 @@ impl<P: Platform> App<P> {
         }
     }
 
-    #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+    #[cfg(feature = "rsa")]
     fn sign_rsa(&mut self, k: &hsm_crypto::asym::rsa::RsaPrivateKey, alg: u8, data: &[u8]) -> Result<Vec<u8>, Status> {
         use hsm_crypto::asym::rsa::HashAlg;
         /// DigestInfo prefixes the upstream parser also knows (reference §3.14): MD5, RIPEMD-160.
@@ -185,7 +185,7 @@ impl<P: Platform> App<P> {
             (0x21..=0x23, PrivateKey::Ec(_)) | (ALGO_EC_DH_XKEK, _) | (0x21..=0x23 | 0x80, PrivateKey::Secret(_)) => {
                 return Err(Status::FunctionNotSupported);
             }
-            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            #[cfg(feature = "rsa")]
             (0x21..=0x23, PrivateKey::Rsa(k)) => {
                 let rng = self.drbg()?;
                 match alg {
@@ -195,7 +195,7 @@ impl<P: Platform> App<P> {
                 }
                 .map_err(input_error)?
             }
-            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            #[cfg(feature = "rsa")]
             (0x80, PrivateKey::Rsa(_)) => return Err(Status::FunctionNotSupported),
             _ => return Err(Status::IncorrectP1P2),
         };
@@ -261,7 +261,7 @@ impl<P: Platform> App<P> {
         };
         let k = match key {
             PrivateKey::Ec(k) => k,
-            #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+            #[cfg(feature = "rsa")]
             PrivateKey::Rsa(_) => return Err(Status::FunctionNotSupported),
             PrivateKey::Secret(_) => return Err(Status::FunctionNotSupported),
         };

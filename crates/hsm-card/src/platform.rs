@@ -4,6 +4,13 @@ use embedded_storage::nor_flash::NorFlash;
 use hsm_store::Store;
 use zeroize::Zeroizing;
 
+pub use hsm_crypto::drbg::EntropyFailure;
+
+/// A file id of the counters store that the card never reads, writes or wipes (INITIALIZE keeps
+/// it): platforms without secret storage on the chip (the RP2040 firmware) keep their device root
+/// there. Its high byte is no prefix the card uses.
+pub const PLATFORM_ROOT_FID: u16 = 0xFF00;
+
 /// The device under the card: flash stores, entropy and device-bound secrets.
 ///
 /// The firmware implements it on the chip; `pico-hsm-vcard` on files; tests on RAM.
@@ -19,7 +26,11 @@ pub trait Platform {
     fn counters(&mut self) -> &mut Store<Self::Flash>;
 
     /// Fills `buf` from the hardware entropy source (TRNG, `getrandom`). The card seeds its DRBG from it.
-    fn entropy(&mut self, buf: &mut [u8]);
+    ///
+    /// # Errors
+    /// The source failed its health tests (or is otherwise unusable): `buf` must not be used, and the
+    /// card answers 6400 to whatever needed randomness, changing nothing.
+    fn entropy(&mut self, buf: &mut [u8]) -> Result<(), EntropyFailure>;
 
     /// The 32-byte device root secret (RP2350 OTP; the virtual card's "OTP" file). Never leaves the card.
     fn device_secret(&mut self) -> Zeroizing<[u8; 32]>;

@@ -18,6 +18,7 @@ pub struct RamPlatform {
     state: u64,
     secret: [u8; 32],
     serial: [u8; 8],
+    entropy_fails: bool,
 }
 
 impl core::fmt::Debug for RamPlatform {
@@ -42,11 +43,12 @@ impl RamPlatform {
             state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             secret: [0; 32],
             serial: [0; 8],
+            entropy_fails: false,
         };
         let mut secret = [0u8; 32];
-        p.entropy(&mut secret);
+        p.fill(&mut secret);
         let mut serial = [0u8; 8];
-        p.entropy(&mut serial);
+        p.fill(&mut serial);
         p.secret = secret;
         p.serial = serial;
         p
@@ -55,6 +57,21 @@ impl RamPlatform {
     /// Gives the two stores back.
     pub fn into_stores(self) -> (Store<RamFlash>, Store<RamFlash>) {
         (self.store, self.counters)
+    }
+
+    /// Makes the entropy source fail its health tests (`true`) or work again.
+    pub fn set_entropy_failure(&mut self, fails: bool) {
+        self.entropy_fails = fails;
+    }
+
+    /// The deterministic "entropy": xorshift64.
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            *b = (self.state >> 24) as u8;
+        }
     }
 }
 
@@ -74,13 +91,12 @@ impl Platform for RamPlatform {
         &mut self.counters
     }
 
-    fn entropy(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.state ^= self.state << 13;
-            self.state ^= self.state >> 7;
-            self.state ^= self.state << 17;
-            *b = (self.state >> 24) as u8;
+    fn entropy(&mut self, buf: &mut [u8]) -> Result<(), crate::EntropyFailure> {
+        if self.entropy_fails {
+            return Err(crate::EntropyFailure);
         }
+        self.fill(buf);
+        Ok(())
     }
 
     fn device_secret(&mut self) -> Zeroizing<[u8; 32]> {

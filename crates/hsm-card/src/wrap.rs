@@ -65,7 +65,7 @@ fn encode_key(key: &PrivateKey) -> Result<Encoded, Status> {
     let mut block = Zeroizing::new(Vec::with_capacity(1200));
     let bits = |n: usize| u16::try_from(n).unwrap_or(u16::MAX).to_be_bytes();
     match key {
-        #[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+        #[cfg(feature = "rsa")]
         PrivateKey::Rsa(k) => {
             block.extend_from_slice(&bits(k.bits()));
             put_field(&mut block, &k.private_exponent());
@@ -221,7 +221,7 @@ fn decode_key(kind: u8, block: &[u8]) -> Option<PrivateKey> {
     }
 }
 
-#[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+#[cfg(feature = "rsa")]
 fn decode_rsa(kind: u8, f: &mut Fields<'_>) -> Option<PrivateKey> {
     use hsm_crypto::asym::rsa::RsaPrivateKey;
     let key = if kind == TYPE_RSA {
@@ -242,7 +242,7 @@ fn decode_rsa(kind: u8, f: &mut Fields<'_>) -> Option<PrivateKey> {
     Some(PrivateKey::Rsa(alloc::boxed::Box::new(key)))
 }
 
-#[cfg(not(all(feature = "rsa", target_has_atomic = "ptr")))]
+#[cfg(not(feature = "rsa"))]
 fn decode_rsa(_: u8, _: &mut Fields<'_>) -> Option<PrivateKey> {
     None
 }

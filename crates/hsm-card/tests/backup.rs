@@ -885,7 +885,7 @@ fn key_domains_are_created_used_and_deleted() {
 // ---------------------------------------------------------------------------------------------
 // RSA keys.
 
-#[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+#[cfg(feature = "rsa")]
 mod rsa_keys {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;

@@ -251,7 +251,7 @@ fn keys_survive_a_restart() {
     Curve::Secp384r1.verify_ecdsa_prehash(&point, &[3; 48], &sig).unwrap();
 }
 
-#[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+#[cfg(feature = "rsa")]
 mod rsa_keys {
     use rsa::traits::PublicKeyParts;
     use rsa::{BoxedUint, Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss};

@@ -55,6 +55,31 @@ fn refused_commands_change_nothing() {
     assert_eq!(tx(&mut c, "00B1CF01 04 54020000 00"), before);
 }
 
+/// A failed entropy source: whatever needs randomness answers 6400 (execution error) and writes nothing; the card
+/// works again once the source does.
+#[test]
+fn failed_entropy_source_refuses_and_changes_nothing() {
+    let mut c = hsm_card::Card::new(hsm_card::testing::RamPlatform::new(7));
+    c.platform_mut().set_entropy_failure(true);
+    assert_eq!(tx(&mut c, common::SELECT_AID).1, 0x9000);
+    assert_eq!(tx(&mut c, "00840000 08").1, 0x6400, "GET CHALLENGE");
+    assert_eq!(
+        txb(&mut c, &common::init_apdu(&[])).1,
+        0x6400,
+        "INITIALIZE needs a fresh MKEK"
+    );
+    let empty = common::snapshot(&mut c);
+    c.platform_mut().set_entropy_failure(false);
+    let (challenge, sw) = tx(&mut c, "00840000 08");
+    assert_eq!((challenge.len(), sw), (8, 0x9000));
+    assert_eq!(txb(&mut c, &common::init_apdu(&[])).1, 0x9000);
+    assert_ne!(
+        common::snapshot(&mut c),
+        empty,
+        "INITIALIZE wrote once entropy was back"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -86,4 +111,28 @@ proptest! {
             prop_assert!(resp.is_empty() || sw == 0x9000 || sw >> 8 == 0x61);
         }
     }
+}
+
+/// The counters-store file a platform may keep its root in survives INITIALIZE (the RP2040
+/// firmware's device root: losing it would lose every key).
+#[test]
+fn initialize_keeps_the_platform_root_file() {
+    use hsm_card::Platform as _;
+    let mut c = hsm_card::Card::new(hsm_card::testing::RamPlatform::new(8));
+    let root = [0x5Au8; 32];
+    c.platform_mut()
+        .counters()
+        .write(hsm_card::PLATFORM_ROOT_FID, &root)
+        .expect("write the root file");
+    assert_eq!(tx(&mut c, common::SELECT_AID).1, 0x9000);
+    for _ in 0..2 {
+        // First INITIALIZE of a blank device, then a re-initialization with the SO-PIN.
+        assert_eq!(txb(&mut c, &common::init_apdu(&[])).1, 0x9000);
+    }
+    let kept = c
+        .platform_mut()
+        .counters()
+        .read_all(hsm_card::PLATFORM_ROOT_FID)
+        .expect("root file kept");
+    assert_eq!(kept, root);
 }

@@ -10,6 +10,7 @@
 //! * [`class_descriptor`] / [`CLASS_DESCRIPTOR`]: the 54-byte CCID class descriptor (reference §10.2).
 //! * [`notify_slot_change`]: the Interrupt-IN `RDR_to_PC_NotifySlotChange` message.
 //! * [`msg`], [`error`]: message-type and `bError` constants of the CCID specification.
+//! * `usb` (feature `embassy-usb`): the interface for `embassy-usb` and the loop that serves it.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
@@ -18,6 +19,8 @@ mod descriptor;
 mod machine;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "embassy-usb")]
+pub mod usb;
 
 pub use descriptor::{
     CLASS_DESCRIPTOR, CLASS_DESCRIPTOR_LEN, DATA_RATE_BPS, DEFAULT_CLOCK_KHZ, FEATURES, MAX_IFSD,

@@ -10,6 +10,7 @@ pub mod aead;
 pub mod asym;
 pub mod drbg;
 pub mod ec;
+pub mod entropy;
 pub mod hash;
 pub mod sym;
 

@@ -1,7 +1,7 @@
 //! The card's [`Platform`] on files: both stores in `flash.bin`, the root secret and serial from
 //! `otp.bin`, entropy from the OS.
 
-use hsm_card::Platform;
+use hsm_card::{EntropyFailure, Platform};
 use hsm_store::Store;
 use hsm_store::flash::FileFlash;
 use zeroize::Zeroizing;
@@ -58,13 +58,12 @@ impl Platform for FilePlatform {
         &mut self.counters
     }
 
-    fn entropy(&mut self, buf: &mut [u8]) {
-        if let Err(e) = getrandom::fill(buf) {
-            // The card cannot work without randomness and the trait has no error path. Stopping here
-            // loses nothing: the store is consistent after every completed write.
-            log::error!("the OS random number generator failed: {e}; stopping");
-            std::process::exit(70);
-        }
+    fn entropy(&mut self, buf: &mut [u8]) -> Result<(), EntropyFailure> {
+        getrandom::fill(buf).map_err(|e| {
+            // The card answers 6400 to the command that needed randomness and changes nothing.
+            log::error!("the OS random number generator failed: {e}");
+            EntropyFailure
+        })
     }
 
     fn device_secret(&mut self) -> Zeroizing<[u8; 32]> {

@@ -171,7 +171,7 @@ pub const PREFIX_SHA256: [u8; 19] = [
 
 /// Generates an RSA key of `bits` bits with public exponent `e` (big-endian); returns its CV request
 /// and the public key it holds.
-#[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+#[cfg(feature = "rsa")]
 pub fn gen_rsa(c: &mut TestCard, id: u8, bits: u16, e: &[u8]) -> (Vec<u8>, rsa::PublicKey) {
     use rsa::BoxedUint;
 

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 mod edwards;
 pub mod generic;
 mod params;
-#[cfg(all(feature = "rsa", target_has_atomic = "ptr"))]
+#[cfg(feature = "rsa")]
 pub mod rsa;
 mod weierstrass;
 
