@@ -88,6 +88,7 @@ impl<P: Platform> App<P> {
             match self.check_pin(PinRef::So, params.so_pin) {
                 Ok(_) => {}
                 Err(Status::RemainingRetries(_)) => return Err(Status::SecurityStatusNotSatisfied),
+                // The last SO-PIN retry was just used up (or earlier): 6983.
                 Err(e) => return Err(e),
             }
         }

@@ -143,7 +143,9 @@ impl<P: Platform> App<P> {
 
     /// Checks `candidate` against the stored PIN, counting a retry. Returns the MKEK on success.
     ///
-    /// Wrong PIN: `63Cx` with the retries left (`63C0` on the last one, ISO 7816-4 §7.5.6), then `6983`.
+    /// Wrong PIN: `63Cx` with the retries left; the guess that uses up the last retry and every try
+    /// after it answer `6983` (authentication method blocked), like upstream (DESIGN §5: its users and
+    /// suites expect CKR_PIN_LOCKED there).
     pub(crate) fn check_pin(&mut self, pin: PinRef, candidate: &[u8]) -> Result<Key32, Status> {
         let record = self.load_pin_record(pin)?.ok_or(Status::ReferenceNotFound)?;
         let (max, current) = self.retries(pin)?;
@@ -155,7 +157,10 @@ impl<P: Platform> App<P> {
         let same_len = candidate.len() == record.pin_len;
         let same_verifier = hsm_crypto::ct_eq(&verifier[..], &record.verifier);
         if !(same_len & same_verifier) {
-            return Err(Status::RemainingRetries(current - 1));
+            return Err(match current - 1 {
+                0 => Status::AuthenticationMethodBlocked,
+                left => Status::RemainingRetries(left),
+            });
         }
         let plain = self
             .keys
