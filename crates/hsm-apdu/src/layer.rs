@@ -6,8 +6,11 @@
 
 use crate::{CommandView, Reply, Status};
 
-/// Assembled (de-chained) command data limit; upstream is 2076.
-pub const MAX_COMMAND_DATA: usize = 4096;
+/// Assembled (de-chained) command data limit: more than the longest command upstream's suites
+/// send (UPDATE BINARY of a 4097-byte file with its 8-byte `54 02 offset 53 82 length` wrapper,
+/// 4105 bytes), with room for longer wrappers. Upstream's board firmware takes about 2 KB (4096 in its
+/// emulation build). Every transport buffers it once (the CCID message, the chaining buffer).
+pub const MAX_COMMAND_DATA: usize = 4096 + 256;
 /// Longest response data an Application may produce.
 pub const MAX_RESPONSE_DATA: usize = 4096;
 

@@ -31,6 +31,10 @@ impl Application for TestApp {
                 reply.extend(&[1, 2, 3])?;
                 Err(Status::IncorrectData)
             }
+            // The length of the (assembled) command data, for commands longer than a response.
+            0x04 => reply
+                .extend(&(cmd.data.len() as u16).to_be_bytes())
+                .map_err(Status::from),
             0xA4 => Ok(()),
             _ => Err(Status::InstructionNotSupported),
         }
@@ -321,8 +325,12 @@ fn select_by_fid_mid_chain_is_6883() {
 fn chain_overflow_is_6700() {
     let mut card = Card::new();
     let part = vec![0xAB; 1024];
-    for _ in 0..4 {
+    for _ in 0..MAX_COMMAND_DATA / 1024 {
         assert_eq!(card.send(&extended(0x10, 1, 0, 0, &part, None)).1, 0x9000);
+    }
+    let rest = vec![0xCD; MAX_COMMAND_DATA % 1024];
+    if !rest.is_empty() {
+        assert_eq!(card.send(&extended(0x10, 1, 0, 0, &rest, None)).1, 0x9000);
     }
     assert_eq!(card.send(&short(0x10, 1, 0, 0, &[1], None)), (vec![], 0x6700));
     // Chain dropped: the next last part runs alone.
@@ -341,9 +349,9 @@ fn chain_overflow_on_last_part_is_6700() {
 #[test]
 fn chain_at_exact_limit_is_accepted() {
     let mut card = Card::new();
-    card.send(&extended(0x10, 1, 0, 0, &vec![1; MAX_COMMAND_DATA - 1], None));
-    let (data, sw) = card.send(&extended(0x00, 1, 0, 0, &[2], Some(0)));
-    assert_eq!((data.len(), sw), (MAX_COMMAND_DATA, 0x9000));
+    card.send(&extended(0x10, 4, 0, 0, &vec![1; MAX_COMMAND_DATA - 1], None));
+    let (data, sw) = card.send(&extended(0x00, 4, 0, 0, &[2], Some(0)));
+    assert_eq!((data, sw), ((MAX_COMMAND_DATA as u16).to_be_bytes().to_vec(), 0x9000));
 }
 
 #[test]

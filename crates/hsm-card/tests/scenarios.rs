@@ -219,6 +219,28 @@ fn large_file_with_32_bit_offsets() {
     assert_eq!((d.len(), s), (0, 0x6282));
 }
 
+/// The longest command upstream's suites send: UPDATE BINARY of a 4097-byte file in one command,
+/// 4105 bytes of command data with the 8-byte `54 02 offset 53 82 length` wrapper. The card's limit
+/// (`hsm_apdu::MAX_COMMAND_DATA`, 4352) takes it; one byte over the limit is 6700.
+#[test]
+fn update_binary_of_4105_bytes() {
+    let mut c = fresh(10, "");
+    sw(&mut c, "00200081 06 363438323139");
+    let content: Vec<u8> = (0..4097u32).map(|i| (i * 13 + 5) as u8).collect();
+    assert_eq!(common::update_binary(&mut c, 0xCF03, &content), 0x9000);
+    let mut back = Vec::new();
+    while back.len() < content.len() {
+        let (d, s) = tx(&mut c, &format!("00B1CF03 000004 5402{:04X} 0000", back.len()));
+        assert_eq!(s, 0x9000);
+        assert!(!d.is_empty());
+        back.extend_from_slice(&d);
+    }
+    assert_eq!(back, content);
+    let too_long = vec![0u8; hsm_apdu::MAX_COMMAND_DATA + 1 - 8];
+    assert_eq!(common::update_binary(&mut c, 0xCF04, &too_long), 0x6700);
+    assert_eq!(sw(&mut c, "00A40000 02 CF04"), 0x6A82, "nothing written");
+}
+
 #[test]
 fn transport_pin_blocks_verify_until_changed() {
     let mut c = card(10);
