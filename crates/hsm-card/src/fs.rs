@@ -190,8 +190,11 @@ impl<P: Platform> App<P> {
             Class::Internal | Class::Key | Class::Generated | Class::Placeholder => {
                 return Err(Status::SecurityStatusNotSatisfied);
             }
-            // The device key's descriptions belong to the device (DESIGN §5: slot 0 is never the user's).
-            _ if f == fid::DEVICE_PRKD || f == fid::DEVICE_REQUEST => return Err(Status::SecurityStatusNotSatisfied),
+            // The device key's descriptions and its certificate chain (C_DevAut) belong to the device
+            // (DESIGN §5: slot 0 is never the user's): only the card writes them.
+            _ if matches!(f, fid::DEVICE_PRKD | fid::DEVICE_REQUEST | fid::C_DEVAUT) => {
+                return Err(Status::SecurityStatusNotSatisfied);
+            }
             Class::TokenInfo | Class::ProtectedData | Class::Public => {}
         }
         let mut offset = 0usize;
@@ -247,7 +250,11 @@ impl<P: Platform> App<P> {
             }
             // The device key and internal files are never deleted from outside (DESIGN §5).
             Class::Internal => return Err(Status::SecurityStatusNotSatisfied),
-            _ if matches!(f, fid::DEVICE_KEY | fid::DEVICE_PRKD | fid::DEVICE_REQUEST) => {
+            _ if matches!(
+                f,
+                fid::DEVICE_KEY | fid::DEVICE_PRKD | fid::DEVICE_REQUEST | fid::C_DEVAUT
+            ) =>
+            {
                 return Err(Status::SecurityStatusNotSatisfied);
             }
             _ => {}

@@ -123,6 +123,8 @@ impl<P: Platform> Card<P> {
     pub fn reset(&mut self) {
         self.layer.reset();
         self.app.session = Session::default();
+        // Fresh entropy before the next random byte (issue 10: reseed on reset).
+        self.app.drbg.request_reseed();
     }
 
     /// Processes one command APDU; writes response data and SW1 SW2 into `out` and returns their length.

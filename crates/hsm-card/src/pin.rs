@@ -186,6 +186,21 @@ impl<P: Platform> App<P> {
         self.session.mkek = Some(mkek);
     }
 
+    /// A wrong VERIFY ends that PIN's verified state (ISO 7816-4 §7.5.6; DESIGN §5); the MKEK goes
+    /// with the last open session.
+    fn close_session(&mut self, pin: PinRef) {
+        match pin {
+            PinRef::User => {
+                self.session.user_verified = false;
+                self.session.user_authenticated = false;
+            }
+            PinRef::So => self.session.so_verified = false,
+        }
+        if !self.session.user_verified && !self.session.so_verified {
+            self.session.mkek = None;
+        }
+    }
+
     /// The device options (EF 100E), 0 when never set.
     pub(crate) fn device_options(&mut self) -> Result<u16, Status> {
         Ok(
@@ -220,7 +235,14 @@ impl<P: Platform> App<P> {
                 (false, n) => Err(Status::RemainingRetries(n)),
             };
         }
-        let mkek = self.check_pin(pin, cmd.data)?;
+        let mkek = match self.check_pin(pin, cmd.data) {
+            Ok(mkek) => mkek,
+            Err(e @ (Status::RemainingRetries(_) | Status::AuthenticationMethodBlocked)) => {
+                self.close_session(pin);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.open_session(pin, mkek);
         self.seal_pending_dkeks();
         Ok(())

@@ -23,7 +23,6 @@ fn malformed_apdus_get_iso_status_words() {
         ("80500000 04 8101", 0x6700),
         ("80500000 05 8102 3132", 0x6700),
         ("80500000 06 9102 0303 00", 0x6700),
-        ("00200081 02 8101 00", 0x63C2),
         ("00A40000 03 2F0200", 0x6700),
         ("00A40800 03 3F0050", 0x6700),
         ("00A40400 05 A000000063 00", 0x6A82),
@@ -34,6 +33,8 @@ fn malformed_apdus_get_iso_status_words() {
         ("002C0082 00", 0x6A88),
         ("A0840000 08", 0x6E00),
         ("00C00000 10", 0x6985),
+        // Last: a wrong PIN also ends the login the cases above ran under.
+        ("00200081 02 8101 00", 0x63C2),
     ];
     for (apdu, want) in cases {
         assert_eq!(tx(&mut c, apdu).1, *want, "{apdu}");
@@ -135,4 +136,56 @@ fn initialize_keeps_the_platform_root_file() {
         .read_all(hsm_card::PLATFORM_ROOT_FID)
         .expect("root file kept");
     assert_eq!(kept, root);
+}
+
+/// A wrong VERIFY ends that PIN's verified state (ISO 7816-4, DESIGN §5): the earlier login no
+/// longer opens keys or files. Before issue 10 the old session stayed.
+#[test]
+fn wrong_verify_ends_the_login() {
+    let mut c = ready(true);
+    assert_eq!(tx(&mut c, "00200081").1, 0x9000, "logged in");
+    assert_eq!(common::update_binary(&mut c, 0xCF01, b"x"), 0x9000);
+    assert_eq!(tx(&mut c, "00200081 06 303030303030").1, 0x63C2);
+    assert_eq!(tx(&mut c, "00200081").1, 0x63C2, "no longer verified");
+    assert_eq!(common::update_binary(&mut c, 0xCF01, b"y"), 0x6982, "session gone");
+    assert_eq!(tx(&mut c, "00200081 06 363438323139").1, 0x9000);
+    assert_eq!(common::update_binary(&mut c, 0xCF01, b"z"), 0x9000);
+    // The SO session the same way, without touching the user's.
+    assert_eq!(tx(&mut c, "00200088 08 3537363231383830").1, 0x9000);
+    let so_left = tx(&mut c, "00200088 08 3030303030303030").1;
+    assert_eq!(so_left & 0xFFF0, 0x63C0, "wrong SO-PIN");
+    assert_eq!(tx(&mut c, "00200088").1, so_left, "SO session closed");
+    assert_eq!(tx(&mut c, "00200081").1, 0x9000, "user session kept");
+}
+
+/// A card reset reseeds the DRBG: with the entropy source failing, the first random byte after a
+/// reset is refused (6400). Before issue 10 the old state kept answering.
+#[test]
+fn reset_reseeds_the_drbg() {
+    let mut c = ready(false);
+    assert_eq!(tx(&mut c, "00840000 08").1, 0x9000);
+    c.platform_mut().set_entropy_failure(true);
+    assert_eq!(tx(&mut c, "00840000 08").1, 0x9000, "no reseed due yet");
+    common::reselect(&mut c);
+    assert_eq!(
+        tx(&mut c, "00840000 08").1,
+        0x6400,
+        "reseed after reset needs the source"
+    );
+    c.platform_mut().set_entropy_failure(false);
+    assert_eq!(tx(&mut c, "00840000 08").1, 0x9000);
+}
+
+/// C_DevAut (2F02) is the card's own: UPDATE BINARY and DELETE FILE refuse it even with the user
+/// PIN, and it survives (unchanged) for the device's attestation. Before issue 10 the user PIN could
+/// replace it, and the replacement outlived INITIALIZE.
+#[test]
+fn c_devaut_is_written_only_by_the_card() {
+    let mut c = ready(true);
+    let (before, sw) = common::read_binary(&mut c, 0x2F02);
+    assert_eq!(sw, 0x9000);
+    assert!(!before.is_empty());
+    assert_eq!(common::update_binary(&mut c, 0x2F02, b"forged chain"), 0x6982);
+    assert_eq!(tx(&mut c, "00E40000 02 2F02").1, 0x6982);
+    assert_eq!(common::read_binary(&mut c, 0x2F02), (before, 0x9000));
 }

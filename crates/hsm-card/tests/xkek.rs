@@ -242,7 +242,14 @@ fn upstream_kdm_and_test_090_flow() {
     // Made for device ESPICOHSMTRJDG68, not for this one.
     refused(&mut c, &domain_apdu(0x02, 0, &data), 0x6985);
     // With that device's certificate first in C_DevAut (as if this were that device), it verifies.
-    assert_eq!(update_binary(&mut c, 0x2F02, &device_cert), 0x9000);
+    // Only the card writes 2F02 (UPDATE BINARY refuses it), so the test puts it in the store.
+    {
+        use hsm_card::Platform as _;
+        c.platform_mut()
+            .store()
+            .write(0x2F02, &device_cert)
+            .expect("write C_DevAut");
+    }
     let (st, sw) = txb(&mut c, &domain_apdu(0x02, 0, &data));
     assert_eq!(sw, 0x9000);
     // kcv, did = status[2:10], status[10:]; did = GSK X ‖ Y.
