@@ -40,7 +40,7 @@ enum Task {
         /// Only check the packages, never install them
         #[arg(long)]
         no_install: bool,
-        /// Arguments for pico-hsm-vcard (after `--`), e.g. `-- --state-dir /tmp/hsm`
+        /// Arguments for pico-hsm-vcard (after `--`), e.g. `-- --state-dir ~/hsm2`
         #[arg(last = true)]
         vcard_args: Vec<String>,
     },

@@ -33,7 +33,7 @@ const DEFAULT_VPCD_PORT: u16 = 35963;
         one instance at a time may use it. Logging: RUST_LOG=debug shows every APDU's header, lengths \
         and status word (never its data); the default is info. Ctrl-C or SIGTERM stop it after the \
         current APDU with the flash synced; a second Ctrl-C exits at once.",
-    after_help = "Examples:\n  pico-hsm-vcard\n  pico-hsm-vcard --state-dir /tmp/hsm2 --vpcd 127.0.0.1:35964\n  \
+    after_help = "Examples:\n  pico-hsm-vcard\n  pico-hsm-vcard --state-dir ~/hsm2 --vpcd 127.0.0.1:35964\n  \
         RUST_LOG=debug pico-hsm-vcard"
 )]
 struct Args {

@@ -23,8 +23,12 @@ impl FilePlatform {
             log::info!("new device: created {}", state.otp_path().display());
         }
         let path = state.flash_path();
-        let store = mount(&path, STORE_OFFSET, STORE_SIZE, "main store")?;
-        let counters = mount(&path, COUNTERS_OFFSET, COUNTERS_SIZE, "counters")?;
+        let file = state.open_flash()?;
+        let second = file
+            .try_clone()
+            .map_err(|e| format!("cannot open {} twice: {e}", path.display()))?;
+        let store = mount(&path, file, STORE_OFFSET, STORE_SIZE, "main store")?;
+        let counters = mount(&path, second, COUNTERS_OFFSET, COUNTERS_SIZE, "counters")?;
         Ok(Self { store, counters, otp })
     }
 
@@ -41,8 +45,14 @@ impl FilePlatform {
     }
 }
 
-fn mount(path: &std::path::Path, offset: u64, size: usize, what: &str) -> Result<Store<FileFlash>, String> {
-    let flash = FileFlash::open(path, offset, size)
+fn mount(
+    path: &std::path::Path,
+    file: std::fs::File,
+    offset: u64,
+    size: usize,
+    what: &str,
+) -> Result<Store<FileFlash>, String> {
+    let flash = FileFlash::from_file(file, offset, size)
         .map_err(|e| format!("cannot open {} ({what} region at offset {offset}): {e}", path.display()))?;
     Store::mount(flash).map_err(|e| format!("cannot mount the {what} in {}: {e}", path.display()))
 }

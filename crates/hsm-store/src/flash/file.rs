@@ -54,6 +54,12 @@ impl FileFlash {
             .create(true)
             .truncate(false)
             .open(path)?;
+        Self::from_file(file, offset, size)
+    }
+
+    /// Like [`FileFlash::open`] on an already opened (read-write) file, for callers that open it
+    /// their own way (mode, no symlinks).
+    pub fn from_file(file: File, offset: u64, size: usize) -> io::Result<Self> {
         let size = size - size % Self::SECTOR;
         let end = offset
             .checked_add(size as u64)
@@ -156,6 +162,11 @@ impl NorFlash for FileFlash {
             .checked_sub(from as usize)
             .ok_or(FileFlashError::Access(NorFlashErrorKind::OutOfBounds))?;
         let pos = self.check(from, len, Self::ERASE_SIZE)?;
+        // The store's ordering point: an erase comes after the copies that make the erased data
+        // redundant (garbage collection). Those writes reach the disk first, so an OS crash cannot
+        // leave the erase on disk without them. (Plain writes need no such barrier: a lost tail
+        // of writes is a power cut the store recovers from.)
+        self.file.sync_data().map_err(FileFlashError::Io)?;
         let ff = vec![0xFFu8; len];
         write_at(&self.file, &ff, pos).map_err(FileFlashError::Io)
     }
