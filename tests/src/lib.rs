@@ -122,6 +122,14 @@ struct CardSlot {
     process: Option<Child>,
     starts: usize,
     log: PathBuf,
+    /// The card is the Pico image in the rp2040js emulator instead of pico-hsm-vcard.
+    emulated: Option<&'static EmulatedBoard>,
+}
+
+/// What the emulated Pico needs: node, the harness in `emu/` with its rp2040js, the UF2.
+pub struct EmulatedBoard {
+    harness: PathBuf,
+    uf2: PathBuf,
 }
 
 /// A private pcscd with virtual cards in their own namespaces. Everything stops on drop.
@@ -155,9 +163,33 @@ impl Env {
                 process: None,
                 starts: 0,
                 log,
+                emulated: None,
             });
             env.start_card(index);
         }
+        Some(env)
+    }
+
+    /// One card that is the Pico (RP2040) firmware image, `target/firmware/pico-hsm-pico.uf2`,
+    /// booted in the rp2040js emulator by `emu/harness.js` and bridged to this pcscd's vpcd (reader
+    /// "Virtual PCD 00 00"); its flash file lives in the card's state directory. `None`: skipped
+    /// (no pcscd prerequisites, or no emulator: `cargo xtask firmware --board pico` and
+    /// `cargo xtask setup` make it; with HSM_E2E_REQUIRE=1 a missing emulator fails instead).
+    pub fn emulated_board() -> Option<Self> {
+        let prerequisites = prerequisites()?;
+        let board = emulated_board_prerequisites()?;
+        let env = Self::start_pcscd(prerequisites)?;
+        let state_dir = env.dir.path().join("board0");
+        fs::create_dir(&state_dir).expect("board state directory");
+        env.lock_cards().push(CardSlot {
+            state_dir,
+            port: BASE_PORT,
+            process: None,
+            starts: 0,
+            log: env.dir.path().join("board0-0.log"),
+            emulated: Some(board),
+        });
+        env.start_card(0);
         Some(env)
     }
 
@@ -269,12 +301,27 @@ impl Env {
             assert!(slot.process.is_none(), "card {index} is already running");
             slot.log = self.dir.path().join(format!("vcard{index}-{}.log", slot.starts));
             slot.starts += 1;
-            let mut command = self.ns_command(vcard_binary());
+            let vpcd = format!("127.0.0.1:{}", slot.port);
+            let mut command = match slot.emulated {
+                None => {
+                    let mut c = self.ns_command(vcard_binary());
+                    c.arg("--state-dir").arg(&slot.state_dir).arg("--vpcd").arg(&vpcd);
+                    c
+                }
+                Some(board) => {
+                    let mut c = self.ns_command("node");
+                    c.arg(&board.harness)
+                        .arg("--uf2")
+                        .arg(&board.uf2)
+                        .arg("--flash")
+                        .arg(slot.state_dir.join("flash-pico.bin"))
+                        .arg("--vpcd")
+                        .arg(&vpcd)
+                        .arg("-v");
+                    c
+                }
+            };
             command
-                .arg("--state-dir")
-                .arg(&slot.state_dir)
-                .arg("--vpcd")
-                .arg(format!("127.0.0.1:{}", slot.port))
                 .env("RUST_LOG", "debug")
                 .stdin(Stdio::null())
                 .stdout(File::create(&slot.log).expect("vcard log"))
@@ -1012,6 +1059,41 @@ fn check_prerequisites() -> Result<Prerequisites, String> {
         ));
     }
     Ok(Prerequisites { user_ns, pkcs11_module })
+}
+
+/// Checks once whether the emulated Pico can run. `None` means skip (after a loud message).
+fn emulated_board_prerequisites() -> Option<&'static EmulatedBoard> {
+    static CHECK: OnceLock<Result<EmulatedBoard, String>> = OnceLock::new();
+    let check = || {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .ok_or("no workspace root")?
+            .to_path_buf();
+        if !on_path("node") {
+            return Err("`node` not found (the emulator harness runs on node 20 or later)".to_string());
+        }
+        let harness = root.join("emu/harness.js");
+        if !root.join("emu/node_modules/rp2040js").is_dir() {
+            return Err("emu/node_modules/rp2040js missing: run `cargo xtask setup` (npm ci in emu/)".to_string());
+        }
+        let uf2 = root.join("target/firmware/pico-hsm-pico.uf2");
+        if !uf2.is_file() {
+            return Err(format!(
+                "{} missing: run `cargo xtask firmware --board pico`",
+                uf2.display()
+            ));
+        }
+        Ok(EmulatedBoard { harness, uf2 })
+    };
+    match CHECK.get_or_init(check) {
+        Ok(board) => Some(board),
+        Err(reason) => {
+            let must_run = std::env::var_os("HSM_E2E_REQUIRE").is_some_and(|v| v == "1");
+            assert!(!must_run, "the emulated-board tests cannot run: {reason}");
+            eprintln!("\n=== hsm-e2e: emulated-board test SKIPPED: {reason} ===\n");
+            None
+        }
+    }
 }
 
 fn is_root() -> bool {

@@ -6,8 +6,10 @@
 //! * `cargo xtask bench`: APDU round trips in-process and through pcscd.
 //! * `cargo xtask firmware [--board pico|pico2]`: the board images as UF2, with flash and RAM use.
 //! * `cargo xtask m33-kat`: the crypto and card known-answer tests on an emulated Cortex-M33 (qemu).
+//! * `cargo xtask emu`: the Pico image in the rp2040js emulator, served to pcscd through vpcd.
 //! * `cargo xtask setup`: only the host prerequisites of `test`.
 
+mod emu;
 mod firmware;
 mod host;
 mod steps;
@@ -72,6 +74,12 @@ enum Task {
     /// Run the crypto and card known-answer tests compiled for the RP2350's core (Cortex-M33) in
     /// qemu-system-arm (Arm MPS2 AN505), with instruction counts per operation
     M33Kat,
+    /// Boot the Pico (RP2040) image in the rp2040js emulator and serve its card to pcscd through vpcd
+    ///
+    /// Builds target/firmware/pico-hsm-pico.uf2 (unless --no-build), boots it with the flash kept in
+    /// --flash across runs, enumerates it as a USB host (descriptors checked) and bridges its CCID
+    /// card to vpcd, like pico-hsm-vcard. -v logs every APDU with its emulated cycles.
+    Emu(emu::EmuArgs),
     /// Install the host prerequisites of `test` (Debian packages, rustup targets) and stop
     Setup,
 }
@@ -94,6 +102,7 @@ fn main() -> ExitCode {
             })
         }
         Task::M33Kat => setup(true).and_then(|()| firmware::m33_kat(&workspace_root())),
+        Task::Emu(args) => emu::run(&workspace_root(), &args),
         Task::Setup => setup(true),
     };
     match result {
@@ -190,7 +199,8 @@ fn setup(install: bool) -> Result<(), String> {
     let mut packages = host::RUN_PACKAGES.to_vec();
     packages.extend(host::TEST_PACKAGES);
     host::ensure_packages(&packages, install)?;
-    host::ensure_rust_targets()
+    host::ensure_rust_targets()?;
+    emu::setup(&workspace_root())
 }
 
 fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
@@ -214,6 +224,13 @@ fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
     );
     // Build everything the tests run (including pico-hsm-vcard for the end-to-end harness) once.
     steps.cargo("build", &["build", "--workspace", "--all-targets"]);
+    // The firmware images before the tests: the end-to-end suite boots the Pico's UF2 in rp2040js.
+    for board in firmware::Board::ALL {
+        steps.step(&format!("firmware image {board:?} ({})", board.target()), |root| {
+            firmware::build(root, board).map(|_| ())
+        });
+    }
+    steps.step("emulator harness tests (rp2040js, the Pico image)", emu::test);
     steps.step("tests", |root| {
         let nextest = cargo()
             .args(["nextest", "--version"])
@@ -251,11 +268,6 @@ fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
                 target,
             ],
         );
-    }
-    for board in firmware::Board::ALL {
-        steps.step(&format!("firmware image {board:?} ({})", board.target()), |root| {
-            firmware::build(root, board).map(|_| ())
-        });
     }
     steps.step("Cortex-M33 known-answer tests (qemu mps2-an505)", firmware::m33_kat);
     if workspace_root().join("fuzz/Cargo.toml").exists() {

@@ -93,6 +93,13 @@ async fn usb(driver: UsbDriver, serial: &'static str) -> ! {
     config.max_power = 100;
     config.max_packet_size_0 = 64;
     config.device_release = 0x0100;
+    // One function (the CCID interface): the class is per interface, as upstream's device descriptor
+    // has it (bDeviceClass 0). embassy-usb's default is a composite device (0xEF/02/01) with an
+    // interface association descriptor in front of the interface.
+    config.device_class = 0;
+    config.device_sub_class = 0;
+    config.device_protocol = 0;
+    config.composite_with_iads = false;
 
     static CONFIG_DESC: StaticCell<[u8; 256]> = StaticCell::new();
     static BOS_DESC: StaticCell<[u8; 64]> = StaticCell::new();
