@@ -29,6 +29,9 @@ pub mod fid {
     /// `04`), as upstream's `EF_XKEK`. Internal: not selectable, not readable.
     pub const XKEK: u16 = 0x1070;
     pub const PUK_AUTH: u16 = 0x10C0;
+    /// `1110+s`: the HD master of slot `s` (0..9, INS 4A), sealed under the MKEK, as upstream's
+    /// `EF_MASTER_SEED`. Internal: not selectable, not readable.
+    pub const HD_MASTER: u16 = 0x1110;
     /// Device private key (slot 0), sealed under the device root key.
     pub const DEVICE_KEY: u16 = 0xCC00;
     pub const DEVICE_PRKD: u16 = 0xC400;
@@ -137,6 +140,9 @@ mod tests {
         assert_eq!(classify(0x1081), Class::Internal);
         assert_eq!(classify(0x100E), Class::Internal);
         assert_eq!(classify(0xE010), Class::Internal);
+        for s in 0..10 {
+            assert_eq!(classify(fid::HD_MASTER + s), Class::Internal);
+        }
         for d in 0..16 {
             assert_eq!(classify(fid::XKEK + d), Class::Internal);
             assert_eq!(classify(fid::DKEK + d), Class::Internal);

@@ -5,7 +5,7 @@
 //! device it gets through [`Platform`].
 //!
 //! A command travels: [`hsm_apdu::ApduLayer`] (lengths, chaining, GET RESPONSE) → the class and
-//! selection gate in [`App::process`] → one handler per command family (`fs`, `pin`, `init`, `keygen`, `ops`).
+//! selection gate in [`App::process`] → one handler per command family (`fs`, `pin`, `init`, `keygen`, `ops`, `hd`).
 //!
 //! # RSA and the RP2040
 //! RSA keys need the `rsa` feature (default) and a target with atomic pointers: RustCrypto `rsa`
@@ -23,6 +23,7 @@ mod cvc;
 mod dkek;
 pub mod files;
 mod fs;
+mod hd;
 mod init;
 mod keygen;
 mod keys;
@@ -66,6 +67,8 @@ pub(crate) struct Session {
     pub user_authenticated: bool,
     /// The MKEK, unlocked by a PIN or SO-PIN in this session.
     pub mkek: Option<Key32>,
+    /// The HD node kept by INS 4A P1 10 for the next HD operation (`hd.rs`).
+    pub hd: Option<hd::Node>,
 }
 
 impl Session {
@@ -75,6 +78,7 @@ impl Session {
         self.so_verified = false;
         self.user_authenticated = false;
         self.mkek = None;
+        self.hd = None;
     }
 }
 
@@ -257,6 +261,7 @@ impl<P: Platform> Application for App<P> {
         if !self.session.app_selected {
             return Err(Status::InstructionNotSupported);
         }
+        self.hd_forget_on(cmd.ins);
         match cmd.ins {
             0xA4 => self.select(cmd, reply),
             0xB0 | 0xB1 => self.read_binary(cmd, reply),
@@ -277,6 +282,7 @@ impl<P: Platform> Application for App<P> {
             0x72 => self.wrap_key(cmd, reply),
             0x74 => self.unwrap_key(cmd),
             0x78 => self.cipher_symmetric(cmd, reply),
+            0x4A => self.bip_slip(cmd, reply),
             _ => Err(Status::InstructionNotSupported),
         }
     }

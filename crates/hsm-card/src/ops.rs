@@ -20,6 +20,8 @@ use crate::{App, Platform};
 
 /// Algorithm byte required in a key's list for DERIVE EC KEY (reference §6.6).
 const ALGO_EC_DERIVE: u8 = 0x98;
+/// COMPUTE SIGNATURE with the kept HD node (reference §3.14, P2 A0).
+const ALGO_HD: u8 = 0xA0;
 /// Longest ECDSA input accepted for P2 70 (SHA-512 or the P-521 order length).
 const MAX_ECDSA_HASH: usize = 66;
 
@@ -65,6 +67,10 @@ impl<P: Platform> App<P> {
     /// COMPUTE SIGNATURE (80 68 id algorithm).
     pub(crate) fn compute_signature(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
         let (id, alg) = (cmd.p1, cmd.p2);
+        // P2 A0: the HD node kept by INS 4A P1 10 (`hd.rs`), not a key slot.
+        if alg == ALGO_HD {
+            return self.hd_signature(cmd, reply);
+        }
         let (key, meta) = self.load_key_for(id, alg)?;
         if !known_p2_signature(alg) {
             return Err(Status::IncorrectP1P2);

@@ -46,7 +46,7 @@ mod oid {
     pub const PBES2: [u8; 9] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x05, 0x0D];
     /// 1.3.133.16.840.63 (ANSI X9.63 KDF).
     pub const X963_KDF: [u8; 7] = [0x2B, 0x81, 0x05, 0x10, 0x86, 0x48, 0x3F];
-    /// 1.3.6.1.4.1.54392.5.1771 (Pico HD cipher, needs an HD node: not offered yet).
+    /// 1.3.6.1.4.1.54392.5.1771 (Pico HD cipher with the node kept by INS 4A P1 10, `hd.rs`).
     pub const PICO_HD: [u8; 11] = [0x2B, 0x06, 0x01, 0x04, 0x01, 0x83, 0xA8, 0x78, 0x05, 0x8D, 0x6B];
 }
 
@@ -363,6 +363,17 @@ impl<P: Platform> App<P> {
     /// CIPHER SYMMETRIC (80 78 id algorithm).
     pub(crate) fn cipher_symmetric(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
         let (id, p2) = (cmd.p1, cmd.p2);
+        // The HD cipher uses the node kept by INS 4A P1 10 (`hd.rs`), not a key slot.
+        if let (alg::EXT_ENCRYPT | alg::EXT_DECRYPT, Ok(ext)) = (p2, parse_extended(cmd.data))
+            && ext.oid == oid::PICO_HD
+        {
+            let dir = if p2 == alg::EXT_ENCRYPT {
+                Direction::Encrypt
+            } else {
+                Direction::Decrypt
+            };
+            return self.hd_cipher(dir, ext.data, ext.iv, ext.aad, reply);
+        }
         let (key, meta) = self.load_key_for(id, p2)?;
         let PrivateKey::Secret(key) = key else {
             return Err(Status::FunctionNotSupported);
@@ -411,10 +422,6 @@ impl<P: Platform> App<P> {
         reply: &Reply<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, Status> {
         let ext = parse_extended(cmd.data)?;
-        if ext.oid == oid::PICO_HD {
-            // Needs an HD node from INS 4A, which this card does not offer yet.
-            return Err(Status::FunctionNotSupported);
-        }
         let algorithm = algorithm(ext.oid).ok_or(Status::WrongLength)?;
         let aad = ext.aad.unwrap_or_default();
         match algorithm {

@@ -12,6 +12,7 @@ pub mod drbg;
 pub mod ec;
 pub mod entropy;
 pub mod hash;
+pub mod hd;
 pub mod sym;
 
 pub use zeroize::Zeroizing;

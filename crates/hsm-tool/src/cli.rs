@@ -10,6 +10,7 @@ use crate::card::reader::{Connection, PcscTransport};
 use crate::card::{Client, Transport};
 use crate::commands::backup::{self, RestoreOptions};
 use crate::commands::dkek::{self, CreateShare, PasswordSource};
+use crate::commands::hd;
 use crate::commands::info;
 use crate::hsm::{self, AppInfo, MAX_KEY_DOMAINS};
 use crate::progress::Mode;
@@ -34,7 +35,10 @@ use crate::{Error, input};
         pico-hsm-tool dkek import-share dkek-share-1.pbe --password-file pw.txt\n  \
         pico-hsm-tool --reader \"Virtual PCD 00 00\" dkek status\n  \
         pico-hsm-tool --pin-file pin.txt backup hsm-backup/\n  \
-        pico-hsm-tool --reader \"Virtual PCD 00 01\" --pin-file pin.txt restore hsm-backup/"
+        pico-hsm-tool --reader \"Virtual PCD 00 01\" --pin-file pin.txt restore hsm-backup/\n  \
+        pico-hsm-tool --pin-file pin.txt hd create-master --slot 0\n  \
+        pico-hsm-tool --pin-file pin.txt hd xpub \"m/44'/0'/0'\"\n  \
+        pico-hsm-tool --pin-file pin.txt hd sign \"m/44'/0'/0'/0/0\" --input message.txt"
 )]
 struct Cli {
     #[command(flatten)]
@@ -97,6 +101,59 @@ enum Cmd {
         /// Overwrite keys and files that exist on the card
         #[arg(long)]
         force: bool,
+    },
+    /// Hierarchical deterministic keys: BIP32, SLIP-10, SLIP-21 masters on the card (needs the user PIN)
+    #[command(subcommand)]
+    Hd(HdCmd),
+}
+
+#[derive(Subcommand)]
+enum HdCmd {
+    /// Create a master node in a slot of the card (replacing the one there)
+    ///
+    /// The seed never leaves the card: without --seed-file the card takes 64 random bytes. A BIP32 /
+    /// SLIP-10 master signs on its paths; a SLIP-21 (slip21) master gives symmetric keys.
+    #[command(verbatim_doc_comment)]
+    CreateMaster {
+        /// Master slot (0-9)
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..i64::from(hd::SLOTS)))]
+        slot: u8,
+        /// secp256k1 (BIP32), nist256p1 (SLIP-10 on P-256) or slip21
+        #[arg(long, default_value = "secp256k1", value_parser = ["secp256k1", "nist256p1", "slip21"])]
+        curve: String,
+        /// File whose first line is the seed in hex (1-64 bytes), e.g. a BIP32 test vector's
+        #[arg(long, value_name = "PATH")]
+        seed_file: Option<PathBuf>,
+    },
+    /// Print the extended public key (xpub, Base58Check) of PATH, e.g. "m/44'/0'/0'"
+    Xpub {
+        /// m/i/j'/... (hardened: ', h or H); SLIP-21 labels in double quotes
+        path: String,
+        /// Master slot (0-9)
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..i64::from(hd::SLOTS)))]
+        slot: u8,
+    },
+    /// Sign a hash with the key at PATH (ECDSA; prints the DER signature in hex, or writes it to --out)
+    Sign {
+        /// m/i/j'/... (hardened: ', h or H)
+        path: String,
+        /// Master slot (0-9)
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..i64::from(hd::SLOTS)))]
+        slot: u8,
+        /// The hash to sign, in hex (1-64 bytes)
+        #[arg(
+            long,
+            value_name = "HEX",
+            required_unless_present = "input",
+            conflicts_with = "input"
+        )]
+        hash: Option<String>,
+        /// Sign SHA-256 of this file's content
+        #[arg(long, value_name = "PATH")]
+        input: Option<PathBuf>,
+        /// Write the DER signature to this file instead of printing it
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -243,6 +300,68 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             let summary = session(&mut conn, Some(&pin), |c, _| backup::restore(c, &b, &opts))?;
             println!("{}", summary.line(dir));
+            Ok(())
+        }
+        Cmd::Hd(cmd) => run_hd(g.reader.as_deref(), need_pin(pin, "hd")?, cmd),
+    }
+}
+
+fn run_hd(reader: Option<&str>, pin: Zeroizing<Vec<u8>>, cmd: &HdCmd) -> Result<(), Error> {
+    match cmd {
+        HdCmd::CreateMaster { slot, curve, seed_file } => {
+            let kind = match curve.as_str() {
+                "nist256p1" => hd::Kind::Nist256p1,
+                "slip21" => hd::Kind::Slip21,
+                _ => hd::Kind::Secp256k1,
+            };
+            let seed = seed_file
+                .as_deref()
+                .map(|f| {
+                    let line = input::first_line(f, "the seed")?;
+                    hex::decode(line.trim())
+                        .map(Zeroizing::new)
+                        .map_err(|e| Error::Input(format!("{}: the seed is not hex: {e}", f.display())))
+                })
+                .transpose()?;
+            let mut conn = Connection::open(reader)?;
+            session(&mut conn, Some(&pin), |c, _| {
+                hd::create_master(c, kind, *slot, seed.as_deref().map(|s| &s[..]))
+            })?;
+            println!("HD master ({curve}) created in slot {slot}");
+            Ok(())
+        }
+        HdCmd::Xpub { path, slot } => {
+            let steps = hd::parse_path(path)?;
+            let mut conn = Connection::open(reader)?;
+            println!("{}", session(&mut conn, Some(&pin), |c, _| hd::xpub(c, *slot, &steps))?);
+            Ok(())
+        }
+        HdCmd::Sign {
+            path,
+            slot,
+            hash,
+            input: file,
+            out,
+        } => {
+            let steps = hd::parse_path(path)?;
+            let hash = match (hash, file) {
+                (Some(h), _) => hex::decode(h.trim()).map_err(|e| Error::Input(format!("--hash is not hex: {e}")))?,
+                (None, Some(f)) => {
+                    use sha2::Digest as _;
+                    let data =
+                        std::fs::read(f).map_err(|e| Error::Input(format!("cannot read {}: {e}", f.display())))?;
+                    sha2::Sha256::digest(&data).to_vec()
+                }
+                (None, None) => return Err(Error::Input("give --hash HEX or --input FILE".into())),
+            };
+            let mut conn = Connection::open(reader)?;
+            let sig = session(&mut conn, Some(&pin), |c, _| hd::sign(c, *slot, &steps, &hash))?;
+            match out {
+                Some(o) => {
+                    std::fs::write(o, &sig).map_err(|e| Error::Input(format!("cannot write {}: {e}", o.display())))?
+                }
+                None => println!("{}", hex::encode(&sig)),
+            }
             Ok(())
         }
     }

@@ -2,4 +2,5 @@
 
 pub mod backup;
 pub mod dkek;
+pub mod hd;
 pub mod info;
