@@ -11,26 +11,34 @@
 //!
 //! # Timing (RUSTSEC-2023-0071, "Marvin")
 //! The advisory concerned `rsa` ≤ 0.9, whose `num-bigint` arithmetic was not constant time.
-//! `rsa` 0.10 computes on `crypto-bigint` `BoxedUint` in constant-time Montgomery form, and every
-//! private operation here is blinded with the card's DRBG: the base is multiplied by `r^e`,
-//! and the CRT exponents are blinded too (`rsa::hazmat::rsa_decrypt` with an RNG). Each result is
-//! checked by re-encrypting it (`rsa_decrypt_and_check`), which also guards against CRT faults.
-//! PKCS#1 v1.5 decryption uses the crate's implicit rejection: a bad padding gives a
-//! deterministic pseudo-random message instead of an error, so the padding check is not an
-//! oracle. Residual risk, stated honestly: variable-time code paths outside the modular
-//! exponentiation (allocation sizes, the final unpadding of OAEP) have not been audited by us,
-//! and the advisory has not been formally withdrawn for 0.10. On the device the card handles one
-//! command at a time behind USB, and the host sees only the whole APDU round trip, which blunts
-//! but does not rule out a local timing attack by software on the host.
+//! The private operation here ([`crt`](self::crt)) is our own CRT on `crypto-bigint`
+//! (`BoxedMontyForm`, constant-time Montgomery arithmetic), with the values `rsa` 0.10 precomputes
+//! for the key, blinded with the card's DRBG: the base by a pair `(r^e, r^-1)` kept with the key and
+//! squared between operations (as OpenSSL), the CRT exponents afresh every time (as `rsa`). Each
+//! result is checked by re-encrypting it, which also guards against CRT faults. The paddings are
+//! ours: EMSA-PKCS1-v1_5 and EMSA-PSS encoding, OAEP decoding and PKCS#1 v1.5 decoding with
+//! implicit rejection (draft-irtf-cfrg-rsa-guidance-10 §7, as `rsa` 0.10 implements it): a bad
+//! padding gives a deterministic pseudo-random message instead of an error, so the padding check is
+//! not an oracle, and the decoding runs in constant time over the encoded message. Residual risk,
+//! stated honestly: allocation sizes follow public lengths only, but the allocator itself and the
+//! final copy of a decrypted message (whose length is released anyway) were not examined for timing.
+//! On the device the card handles one command at a time behind USB, and the host sees only the
+//! whole APDU round trip, which blunts but does not rule out a local timing attack by software on
+//! the host. How this was checked: docs/security.md, "Constant time".
 
 use alloc::vec::Vec;
 
 use rand_core::TryCryptoRng;
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
-use rsa::{BoxedUint, Pkcs1v15Encrypt, Pkcs1v15Sign, PrivateKey, Pss};
+use rsa::{BoxedUint, Pkcs1v15Sign, PrivateKey};
 use zeroize::Zeroizing;
 
 use super::Error;
+
+mod crt;
+mod padding;
+
+pub use crt::BLINDING_USES;
 
 /// Smallest modulus we generate or load, in bits.
 pub const MIN_BITS: usize = 1024;
@@ -152,10 +160,14 @@ pub struct RsaPrimes {
     pub e: u32,
 }
 
-/// An RSA private key (two primes, CRT values precomputed).
+/// An RSA private key (two primes, CRT values precomputed) and its blinding state.
+///
+/// Private operations take `&self`; the blinding pair they update lives in a `Cell`, so the key
+/// is `Send` but not `Sync`. A clone starts with a blinding pair of its own.
 #[derive(Clone)]
 pub struct RsaPrivateKey {
     inner: PrivateKey,
+    crt: crt::Crt,
 }
 
 impl core::fmt::Debug for RsaPrivateKey {
@@ -194,6 +206,12 @@ fn be(u: &BoxedUint, len: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
 }
 
 impl RsaPrivateKey {
+    /// The key with its private-operation values (needs the two primes and `rsa`'s CRT values).
+    fn wrap(inner: PrivateKey) -> Result<Self, Error> {
+        let crt = crt::Crt::new(&inner).ok_or(Error::Internal)?;
+        Ok(RsaPrivateKey { inner, crt })
+    }
+
     /// Generates a key of `bits` (a multiple of 256 from 1024 to 4096; upstream offers 1024,
     /// 1536, 2048, 3072, 4096) with public exponent `e` (odd, ≥ 3), then runs a pair-wise
     /// consistency check (sign and verify) before returning it.
@@ -206,7 +224,7 @@ impl RsaPrivateKey {
             rsa::Error::Rng => Error::Rng,
             _ => Error::Internal,
         })?;
-        let key = RsaPrivateKey { inner };
+        let key = RsaPrivateKey::wrap(inner)?;
         if key.bits() != bits {
             return Err(Error::ConsistencyCheck);
         }
@@ -233,7 +251,7 @@ impl RsaPrivateKey {
         check_exponent(e)?;
         let inner =
             PrivateKey::from_p_q(uint(p), uint(q), BoxedUint::from(u64::from(e))).map_err(|_| Error::InvalidKey)?;
-        let key = RsaPrivateKey { inner };
+        let key = RsaPrivateKey::wrap(inner).map_err(|_| Error::InvalidKey)?;
         if !(MIN_BITS..=MAX_BITS).contains(&key.bits()) {
             return Err(Error::InvalidKey);
         }
@@ -247,7 +265,7 @@ impl RsaPrivateKey {
         check_exponent(be_u32(e).ok_or(Error::InvalidKey)?)?;
         let inner =
             PrivateKey::from_components(uint(n), uint(e), uint(d), Vec::new()).map_err(|_| Error::InvalidKey)?;
-        let key = RsaPrivateKey { inner };
+        let key = RsaPrivateKey::wrap(inner).map_err(|_| Error::InvalidKey)?;
         if !(MIN_BITS..=MAX_BITS).contains(&key.bits()) {
             return Err(Error::InvalidKey);
         }
@@ -311,23 +329,20 @@ impl RsaPrivateKey {
         let len = self.size();
         let padded = super::weierstrass::left_pad(input, len).ok_or(Error::InvalidInput)?;
         let precision = self.inner.n().as_ref().bits_precision();
-        let c = BoxedUint::from_be_slice(&padded, precision).map_err(|_| Error::InvalidInput)?;
-        if c >= *self.inner.n().as_ref() {
+        let c = Zeroizing::new(BoxedUint::from_be_slice(&padded, precision).map_err(|_| Error::InvalidInput)?);
+        // The input is the host's (public): comparing it with n may take variable time.
+        if *c >= *self.inner.n().as_ref() {
             return Err(Error::InvalidInput);
         }
-        let m = rsa::hazmat::rsa_decrypt_and_check(&self.inner, Some(rng), &c).map_err(|err| match err {
-            rsa::Error::Rng => Error::Rng,
-            _ => Error::Decryption,
-        })?;
+        let m = Zeroizing::new(self.crt.private_op(&c, rng)?);
         be(&m, len)
     }
 
     /// PKCS#1 v1.5 signature of an already-encoded `DigestInfo` (or any `T` for EMSA-PKCS1-v1_5,
     /// RFC 8017 §9.2 step 2 onwards). Used for P2 30, where the host sends the `DigestInfo`.
     pub fn sign_pkcs1v15_digest_info<R: TryCryptoRng + ?Sized>(&self, t: &[u8], rng: &mut R) -> Result<Vec<u8>, Error> {
-        self.inner
-            .sign_with_rng(rng, Pkcs1v15Sign::new_unprefixed(), t)
-            .map_err(|_| Error::InvalidInput)
+        let em = padding::emsa_pkcs1v15(t, self.size())?;
+        self.raw_private(&em, rng).map(|s| s.to_vec())
     }
 
     /// PKCS#1 v1.5 signature of a digest made with `alg` (`hash` must have its length).
@@ -353,10 +368,13 @@ impl RsaPrivateKey {
         }
         // Salt as long as the hash when it fits, else the longest that does (RFC 8017 §9.1.1 step 3:
         // emLen ≥ hLen + sLen + 2), as mbedTLS's MBEDTLS_RSA_SALT_LEN_ANY: RSA-1024 with SHA-512 gets 62.
-        let em_len = self.bits().saturating_sub(1).div_ceil(8);
-        let salt = alg.output_len().min(em_len.saturating_sub(alg.output_len() + 2));
-        with_digest!(alg, D => self.inner.sign_with_rng(rng, Pss::<D>::new_with_salt(salt), hash))
-            .map_err(|_| Error::InvalidInput)
+        let em_bits = self.bits().saturating_sub(1);
+        let em_len = em_bits.div_ceil(8);
+        let salt_len = alg.output_len().min(em_len.saturating_sub(alg.output_len() + 2));
+        let mut salt = Zeroizing::new(alloc::vec![0u8; salt_len]);
+        rng.try_fill_bytes(&mut salt).map_err(|_| Error::Rng)?;
+        let em = with_digest!(alg, D => padding::emsa_pss::<D>(hash, &salt, em_bits))?;
+        self.raw_private(&em, rng).map(|s| s.to_vec())
     }
 
     /// RSAES-PKCS1-v1_5 decryption with implicit rejection (module docs): a wrong padding yields
@@ -367,10 +385,13 @@ impl RsaPrivateKey {
         ciphertext: &[u8],
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
-        self.inner
-            .decrypt_blinded(rng, Pkcs1v15Encrypt, ciphertext)
-            .map(Zeroizing::new)
-            .map_err(|_| Error::Decryption)
+        let k = self.size();
+        if ciphertext.len() != k {
+            return Err(Error::Decryption);
+        }
+        let em = self.raw_private(ciphertext, rng).map_err(|_| Error::Decryption)?;
+        let d = be(self.inner.d(), k)?;
+        padding::eme_pkcs1v15_decode_implicit(em, &d, ciphertext)
     }
 
     /// RSAES-OAEP decryption with SHA-256, MGF1-SHA-256 and an empty label (P2 23).

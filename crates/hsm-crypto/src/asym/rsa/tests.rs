@@ -159,3 +159,75 @@ fn oaep_empty_label_hash_constant() {
         hex::decode("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").unwrap()[..]
     );
 }
+
+/// Our private operation, paddings and blinding pair against `rsa` 0.10's own: the same PKCS#1
+/// v1.5 signatures (deterministic) and decryptions, implicit rejection included, over more
+/// operations than one blinding pair serves, on a key and on a copy of it.
+#[test]
+fn matches_rsa_crate_across_blinding_renewals() {
+    let mut rng = rng(9);
+    let key = RsaPrivateKey::generate(1024, 65537, &mut rng).unwrap();
+    let copy = key.clone();
+    let public = key.public_key();
+    for i in 0..(2 * BLINDING_USES + 3) {
+        let mut t = Vec::from(HashAlg::Sha256.digest_info_prefix());
+        t.extend_from_slice(&[i as u8; 32]);
+        let theirs = key.inner.sign(Pkcs1v15Sign::new_unprefixed(), &t).unwrap();
+        let k = if i % 3 == 0 { &copy } else { &key };
+        assert_eq!(
+            k.sign_pkcs1v15_digest_info(&t, &mut rng).unwrap(),
+            theirs,
+            "signature {i}"
+        );
+        // A valid ciphertext, and a random one (almost surely a bad padding: implicit rejection).
+        let ct = public.encrypt(&mut rng, Pkcs1v15Encrypt, &[i as u8; 20]).unwrap();
+        let mut bad = vec![0u8; key.size()];
+        rand_core::Rng::fill_bytes(&mut rng, &mut bad);
+        bad[0] = 0;
+        for c in [ct, bad] {
+            let theirs = key.inner.decrypt(Pkcs1v15Encrypt, &c).unwrap();
+            assert_eq!(
+                &k.decrypt_pkcs1v15(&c, &mut rng).unwrap()[..],
+                &theirs[..],
+                "decryption {i}"
+            );
+        }
+    }
+}
+
+/// PSS over every hash verifies with `rsa`, including the salt cut short for SHA-512 on RSA-1024
+/// and a modulus whose bit length is 1 mod 8 (encoded message one byte shorter than the modulus).
+#[test]
+fn pss_encodings_verify() {
+    let mut rng = rng(10);
+    let key = RsaPrivateKey::generate(1024, 65537, &mut rng).unwrap();
+    let odd = {
+        // p, q of 513 and 512 bits: n has 1025 bits.
+        let k = rsa::PrivateKey::new(&mut rng, 1025).unwrap();
+        let [p, q] = k.primes() else { panic!() };
+        RsaPrivateKey::from_pqe(&p.to_be_bytes(), &q.to_be_bytes(), 65537).unwrap()
+    };
+    assert_eq!(odd.bits(), 1025);
+    for k in [&key, &odd] {
+        let public = k.public_key();
+        for alg in HashAlg::ALL {
+            let hash = vec![0x24u8; alg.output_len()];
+            let sig = k.sign_pss(alg, &hash, &mut rng).unwrap();
+            assert_eq!(sig.len(), k.size());
+            let ok = with_digest!(alg, D => public.verify(Pss::<D>::new_with_salt(
+                alg.output_len().min(k.bits().saturating_sub(1).div_ceil(8) - alg.output_len() - 2)
+            ), &hash, &sig));
+            ok.unwrap_or_else(|e| panic!("{alg:?} on {} bits: {e}", k.bits()));
+        }
+    }
+}
+
+/// A fault in the private operation never releases its result: a key whose CRT exponent is
+/// wrong fails the re-encryption check.
+#[test]
+fn faulty_crt_is_caught() {
+    let mut rng = rng(11);
+    let mut key = RsaPrivateKey::generate(1024, 65537, &mut rng).unwrap();
+    key.crt.corrupt_for_test();
+    assert_eq!(key.raw_private(&[0x42; 64], &mut rng).err(), Some(Error::Internal));
+}
