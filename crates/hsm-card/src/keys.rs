@@ -38,6 +38,21 @@ pub(crate) enum PrivateKey {
     Secret(Zeroizing<Vec<u8>>),
 }
 
+/// A key taken through the key-use gate, with what the key cache needs to keep it afterwards
+/// ([`App::keep_key`]).
+pub(crate) struct LoadedKey {
+    pub key: PrivateKey,
+    id: u8,
+    fingerprint: [u8; 32],
+}
+
+impl core::ops::Deref for LoadedKey {
+    type Target = PrivateKey;
+    fn deref(&self) -> &PrivateKey {
+        &self.key
+    }
+}
+
 /// The plaintext of a key record.
 pub(crate) fn encode(key: &PrivateKey) -> Result<Zeroizing<Vec<u8>>, Status> {
     let mut v = Zeroizing::new(Vec::with_capacity(600));
@@ -224,6 +239,7 @@ impl<P: Platform> App<P> {
 
     /// Seals and stores a private key at slot `id`.
     pub(crate) fn store_private_key(&mut self, id: u8, key: &PrivateKey) -> Result<(), Status> {
+        self.session.key_cache.forget(id);
         let mkek = self.session.mkek.clone().ok_or(Status::ExecutionError)?;
         let plain = encode(key)?;
         self.write_sealed_mkek(key_fid(id), &mkek, &plain)
@@ -232,8 +248,9 @@ impl<P: Platform> App<P> {
     /// The key-use gate of every private-key command (reference §3.14 checks, in upstream's order):
     /// user authentication (6982; slot 0 is never the user's, DESIGN §5), key present (6A82),
     /// use counter not exhausted (6A84), algorithm allowed (6985). Returns the loaded key and its
-    /// metadata; nothing is written.
-    pub(crate) fn load_key_for(&mut self, id: u8, alg: u8) -> Result<(PrivateKey, Metadata), Status> {
+    /// metadata; nothing is written. Every check runs each time; the key cache (`keycache.rs`)
+    /// only saves the unsealing and parsing of a record it has seen, byte for byte, before.
+    pub(crate) fn load_key_for(&mut self, id: u8, alg: u8) -> Result<(LoadedKey, Metadata), Status> {
         if !self.session.user_authenticated || id == 0 {
             return Err(Status::SecurityStatusNotSatisfied);
         }
@@ -247,17 +264,33 @@ impl<P: Platform> App<P> {
         if !meta.allows(alg) {
             return Err(Status::ConditionsNotSatisfied);
         }
-        Ok((self.open_key(id)?, meta))
+        let sealed = self.read_file(key_fid(id))?.ok_or(Status::FileNotFound)?;
+        let fingerprint = hsm_crypto::hash::sha256(&[&sealed]);
+        let key = match self.session.key_cache.take(id, &fingerprint) {
+            Some(key) => key,
+            None => self.unseal_key(id, &sealed)?,
+        };
+        Ok((LoadedKey { key, id, fingerprint }, meta))
+    }
+
+    /// Gives a key back to the key cache after a successful operation.
+    pub(crate) fn keep_key(&mut self, key: LoadedKey) {
+        let budget = self.key_cache_budget;
+        self.session.key_cache.put(key.id, key.fingerprint, key.key, budget);
     }
 
     /// Reads and unseals key `id` (6A82 when there is none, 6400 without an unlocked MKEK).
     pub(crate) fn open_key(&mut self, id: u8) -> Result<PrivateKey, Status> {
         let sealed = self.read_file(key_fid(id))?.ok_or(Status::FileNotFound)?;
+        self.unseal_key(id, &sealed)
+    }
+
+    fn unseal_key(&mut self, id: u8, sealed: &[u8]) -> Result<PrivateKey, Status> {
         let mkek = self.session.mkek.clone().ok_or(Status::ExecutionError)?;
         let sealing = self.keys.mkek_sealing_key(&mkek);
         let plain = self
             .keys
-            .open(&sealing, key_fid(id), &sealed)
+            .open(&sealing, key_fid(id), sealed)
             .ok_or(Status::ExecutionError)?;
         decode(&plain)
     }
@@ -276,6 +309,7 @@ impl<P: Platform> App<P> {
 
     /// Removes a key's metadata and use counter (DELETE FILE of CCxx).
     pub(crate) fn forget_key_metadata(&mut self, id: u8) -> Result<(), Status> {
+        self.session.key_cache.forget(id);
         self.write_key_metadata(id, &Metadata::default())
     }
 }

@@ -25,6 +25,7 @@ pub mod files;
 mod fs;
 mod hd;
 mod init;
+mod keycache;
 mod keygen;
 mod keys;
 mod ops;
@@ -43,6 +44,7 @@ use hsm_crypto::drbg::{Drbg, ENTROPY_LEN};
 use zeroize::Zeroizing;
 
 pub use init::{VERSION, device_name};
+pub use keycache::Budget as KeyCacheBudget;
 pub use platform::{EntropyFailure, PLATFORM_ROOT_FID, Platform};
 use secrets::{DeviceKeys, Key32};
 
@@ -69,6 +71,8 @@ pub(crate) struct Session {
     pub mkek: Option<Key32>,
     /// The HD node kept by INS 4A P1 10 for the next HD operation (`hd.rs`).
     pub hd: Option<hd::Node>,
+    /// Parsed private keys of this session (`keycache.rs`).
+    pub key_cache: keycache::KeyCache,
 }
 
 impl Session {
@@ -79,6 +83,7 @@ impl Session {
         self.user_authenticated = false;
         self.mkek = None;
         self.hd = None;
+        self.key_cache.clear();
     }
 }
 
@@ -89,6 +94,8 @@ pub(crate) struct App<P: Platform> {
     pub drbg: Drbg,
     pub keys: DeviceKeys,
     pub serial: [u8; 8],
+    /// What the key cache may hold.
+    pub key_cache_budget: keycache::Budget,
 }
 
 /// A SmartCard-HSM card: feed it command APDUs, get response APDUs.
@@ -119,6 +126,7 @@ impl<P: Platform> Card<P> {
                 drbg: Drbg::new(),
                 keys,
                 serial,
+                key_cache_budget: keycache::Budget::default(),
             },
         }
     }
@@ -136,6 +144,19 @@ impl<P: Platform> Card<P> {
     /// `out` should be [`RESPONSE_BUFFER_SIZE`] bytes; a shorter buffer caps the response length.
     pub fn transmit(&mut self, apdu: &[u8], out: &mut [u8]) -> usize {
         self.layer.process(&mut self.app, apdu, out)
+    }
+
+    /// Sets what the cache of parsed private keys may hold (default: 8 entries, 32 KiB estimated;
+    /// 0 entries turns it off). Setting it empties the cache.
+    pub fn set_key_cache_budget(&mut self, budget: KeyCacheBudget) {
+        self.app.key_cache_budget = budget;
+        self.app.session.key_cache.clear();
+    }
+
+    /// Test probe: entries in the key cache and their estimated bytes.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn key_cache_usage(&self) -> (usize, usize) {
+        (self.app.session.key_cache.len(), self.app.session.key_cache.bytes())
     }
 
     /// The platform, for the transport (flushing flash, for example).
@@ -262,6 +283,12 @@ impl<P: Platform> Application for App<P> {
             return Err(Status::InstructionNotSupported);
         }
         self.hd_forget_on(cmd.ins);
+        // The key cache survives only the commands that use or read keys and files; anything else
+        // (VERIFY, PIN changes, INITIALIZE, key generation, import, deletion, writes, domains,
+        // HD seeds) may change what a slot holds or who may use it (`keycache.rs`).
+        if !matches!(cmd.ins, 0x68 | 0x62 | 0x78 | 0x72 | 0xA4 | 0xB0 | 0xB1 | 0x58 | 0x84) {
+            self.session.key_cache.clear();
+        }
         match cmd.ins {
             0xA4 => self.select(cmd, reply),
             0xB0 | 0xB1 => self.read_binary(cmd, reply),

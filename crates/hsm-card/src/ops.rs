@@ -75,7 +75,7 @@ impl<P: Platform> App<P> {
         if !known_p2_signature(alg) {
             return Err(Status::IncorrectP1P2);
         }
-        let sig = match &key {
+        let sig = match &*key {
             PrivateKey::Ec(k) => self.sign_ec(k, alg, cmd.data)?,
             #[cfg(feature = "rsa")]
             PrivateKey::Rsa(k) => self.sign_rsa(k, alg, cmd.data)?,
@@ -85,6 +85,7 @@ impl<P: Platform> App<P> {
             return Err(Status::WrongLength);
         }
         self.count_use(id, &meta)?;
+        self.keep_key(key);
         reply.extend(&sig)?;
         Ok(())
     }
@@ -162,7 +163,7 @@ impl<P: Platform> App<P> {
     pub(crate) fn decipher(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
         let (id, alg) = (cmd.p1, cmd.p2);
         let (key, meta) = self.load_key_for(id, alg)?;
-        let out: Zeroizing<Vec<u8>> = match (alg, &key) {
+        let out: Zeroizing<Vec<u8>> = match (alg, &*key) {
             (0x80, PrivateKey::Ec(k)) => {
                 let shared = k.ecdh(cmd.data).map_err(input_error)?;
                 let mut out = Zeroizing::new(Vec::with_capacity(shared.len() + 1));
@@ -209,6 +210,7 @@ impl<P: Platform> App<P> {
             return Err(Status::WrongLength);
         }
         self.count_use(id, &meta)?;
+        self.keep_key(key);
         reply.extend(&out)?;
         Ok(())
     }
@@ -265,7 +267,7 @@ impl<P: Platform> App<P> {
             Some((&ALGO_EC_DERIVE, t)) if !t.is_empty() => t,
             _ => return Err(Status::WrongLength),
         };
-        let k = match key {
+        let k = match &*key {
             PrivateKey::Ec(k) => k,
             #[cfg(feature = "rsa")]
             PrivateKey::Rsa(_) => return Err(Status::FunctionNotSupported),

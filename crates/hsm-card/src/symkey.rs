@@ -374,8 +374,8 @@ impl<P: Platform> App<P> {
             };
             return self.hd_cipher(dir, ext.data, ext.iv, ext.aad, reply);
         }
-        let (key, meta) = self.load_key_for(id, p2)?;
-        let PrivateKey::Secret(key) = key else {
+        let (loaded, meta) = self.load_key_for(id, p2)?;
+        let PrivateKey::Secret(key) = &*loaded else {
             return Err(Status::FunctionNotSupported);
         };
         let out = match p2 {
@@ -386,13 +386,13 @@ impl<P: Platform> App<P> {
                 } else {
                     Direction::Decrypt
                 };
-                sym::aes(Mode::Cbc, dir, &key, &[0; sym::BLOCK], &[], cmd.data).map_err(wrong_data)?
+                sym::aes(Mode::Cbc, dir, key, &[0; sym::BLOCK], &[], cmd.data).map_err(wrong_data)?
             }
-            alg::AES_CMAC => Zeroizing::new(sym::cmac(&key, cmd.data).map_err(wrong_data)?.to_vec()),
+            alg::AES_CMAC => Zeroizing::new(sym::cmac(key, cmd.data).map_err(wrong_data)?.to_vec()),
             alg::AES_DERIVE => {
                 // Upstream: HKDF-SHA256 without salt, info = the data, as long as the data.
                 let mut out = output(cmd.data.len(), reply)?;
-                sym::hkdf(Md::Sha256, None, &key, cmd.data, &mut out).map_err(wrong_data)?;
+                sym::hkdf(Md::Sha256, None, key, cmd.data, &mut out).map_err(wrong_data)?;
                 out
             }
             alg::EXT_ENCRYPT | alg::EXT_DECRYPT => {
@@ -401,7 +401,7 @@ impl<P: Platform> App<P> {
                 } else {
                     Direction::Decrypt
                 };
-                self.extended_cipher(dir, &key, cmd, reply)?
+                self.extended_cipher(dir, key, cmd, reply)?
             }
             _ => return Err(Status::WrongP1P2),
         };
@@ -409,6 +409,7 @@ impl<P: Platform> App<P> {
             return Err(Status::WrongLength);
         }
         self.count_use(id, &meta)?;
+        self.keep_key(loaded);
         reply.extend(&out)?;
         Ok(())
     }
