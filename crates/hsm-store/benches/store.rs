@@ -1,9 +1,12 @@
-//! Store benchmarks: writes of 1 KiB and 64 KiB files (garbage collection amortized in), and mounting a
-//! full 4 MiB store (the virtual card's main store).
+//! Store benchmarks: replacing and deleting files (garbage collection amortized in), reads, and mounting
+//! a full 4 MiB store (the virtual card's main store), on a RAM flash and on a file flash.
+//!
+//! `cargo bench -p hsm-store --bench store`
 
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use embedded_storage::nor_flash::NorFlash;
 use hsm_store::Store;
 use hsm_store::flash::{FileFlash, RamFlash};
 
@@ -15,13 +18,11 @@ fn content(seed: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A 4 MiB store holding about 1 MiB of other files.
-fn store_with_1mib() -> Store<RamFlash> {
-    let mut s = Store::mount(RamFlash::new(4 * MIB)).unwrap();
+/// Fills a 4 MiB store with about 1 MiB of other files.
+fn fill_1mib<F: NorFlash>(s: &mut Store<F>) {
     for fid in 0..256u16 {
         s.write(0x1000 + fid, &content(u32::from(fid), 4096)).unwrap();
     }
-    s
 }
 
 /// A 4 MiB store filled close to capacity with files of mixed sizes, after some churn.
@@ -46,23 +47,56 @@ fn full_image() -> Vec<u8> {
     s.into_flash().into_bytes()
 }
 
-fn benches(c: &mut Criterion) {
-    let mut s = store_with_1mib();
+/// The per-operation benchmarks on one store (RAM or file), named with `what`.
+fn operations<F: NorFlash>(c: &mut Criterion, what: &str, s: &mut Store<F>) {
+    fill_1mib(s);
     let kib = content(1, 1024);
     let mut i = 0u8;
-    c.bench_function("write 1 KiB (4 MiB store, 1 MiB other data)", |b| {
+    c.bench_function(
+        &format!("{what}: replace 1 KiB file (4 MiB store, 1 MiB other data)"),
+        |b| {
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                let mut d = kib.clone();
+                d[0] = i;
+                s.write(0x42, black_box(&d)).unwrap();
+            })
+        },
+    );
+    let small = content(3, 100);
+    c.bench_function(&format!("{what}: replace 100-byte file"), |b| {
         b.iter(|| {
             i = i.wrapping_add(1);
-            let mut d = kib.clone();
+            let mut d = small.clone();
             d[0] = i;
-            s.write(0x42, black_box(&d)).unwrap();
+            s.write(0x44, black_box(&d)).unwrap();
+        })
+    });
+    c.bench_function(&format!("{what}: create + delete 1 KiB file"), |b| {
+        b.iter(|| {
+            s.write(0x45, black_box(&kib)).unwrap();
+            s.delete(0x45).unwrap();
         })
     });
     let big = content(2, 64 * 1024);
-    c.bench_function("write 64 KiB (4 MiB store, 1 MiB other data)", |b| {
+    c.bench_function(&format!("{what}: replace 64 KiB file"), |b| {
         b.iter(|| s.write(0x43, black_box(&big)).unwrap())
     });
-    c.bench_function("read 64 KiB", |b| b.iter(|| black_box(s.read_all(0x43).unwrap())));
+    c.bench_function(&format!("{what}: read 64 KiB"), |b| {
+        b.iter(|| black_box(s.read_all(0x43).unwrap()))
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    let mut ram = Store::mount(RamFlash::new(4 * MIB)).unwrap();
+    operations(c, "RAM", &mut ram);
+    drop(ram);
+
+    let dir = tempfile::tempdir().unwrap();
+    let ops_path = dir.path().join("ops.bin");
+    let mut file = Store::mount(FileFlash::open(&ops_path, 0, 4 * MIB).unwrap()).unwrap();
+    operations(c, "file", &mut file);
+    drop(file);
 
     let image = full_image();
     c.bench_function("mount full 4 MiB store (RAM)", |b| {
@@ -72,7 +106,6 @@ fn benches(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flash.bin");
     std::fs::write(&path, &image).unwrap();
     c.bench_function("mount full 4 MiB store (file)", |b| {

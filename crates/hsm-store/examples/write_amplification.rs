@@ -1,51 +1,81 @@
-//! Write amplification of repeatedly updating one 1 KiB file in a 4 MiB store that holds ~1 MiB of other
-//! data: flash bytes programmed plus bytes erased, per byte of file data written.
+//! Write amplification of repeatedly replacing (or deleting and re-creating) one file in a 4 MiB store
+//! that holds ~1 MiB of other data: flash bytes programmed and erased per byte of file data written, and
+//! sector erases per 1000 operations. The store does the same flash operations on every flash, so the
+//! figures hold for the RAM flash, the file flash and the boards alike (only the time differs).
 //!
 //! `cargo run --release -p hsm-store --example write_amplification`
 
 use hsm_store::Store;
 use hsm_store::flash::RamFlash;
 
-fn main() {
-    const MIB: usize = 1024 * 1024;
-    const ERASE: u64 = 4096;
+const MIB: usize = 1024 * 1024;
+const ERASE: u64 = 4096;
+
+#[derive(Clone, Copy)]
+enum Workload {
+    /// Replace one file of `n` bytes.
+    Replace(usize),
+    /// Create a file of `n` bytes, then delete it (two operations).
+    CreateDelete(usize),
+}
+
+fn run(w: Workload) {
     let mut s = Store::mount(RamFlash::new(4 * MIB)).unwrap();
     for fid in 0..256u16 {
         s.write(0x1000 + fid, &vec![fid as u8; 4096]).unwrap();
     }
-    // Warm up past the first pass over the flash (a blank flash needs no erases), then measure.
-    let mut payload = vec![0u8; 1024];
-    let mut update = |s: &mut Store<RamFlash>, i: u32| {
-        payload[..4].copy_from_slice(&i.to_le_bytes());
-        s.write(0x42, &payload).unwrap();
+    let len = match w {
+        Workload::Replace(n) | Workload::CreateDelete(n) => n,
     };
-    for i in 0..10_000 {
-        update(&mut s, i);
+    let mut payload = vec![0u8; len];
+    let mut step = |s: &mut Store<RamFlash>, i: u32| {
+        let k = payload.len().min(4);
+        payload[..k].copy_from_slice(&i.to_le_bytes()[..k]);
+        s.write(0x42, &payload).unwrap();
+        if let Workload::CreateDelete(_) = w {
+            s.delete(0x42).unwrap();
+        }
+    };
+    // Warm up past the first pass over the flash (a blank flash needs no erases), then measure.
+    let warm = (40 * MIB / len.max(64)).min(200_000) as u32;
+    for i in 0..warm {
+        step(&mut s, i);
     }
     let before = s.stats();
-    let n = 50_000u32;
+    let n = (200 * MIB / len.max(64)).clamp(20_000, 1_000_000) as u32;
     for i in 0..n {
-        update(&mut s, i);
+        step(&mut s, i);
     }
     let after = s.stats();
-    let data = u64::from(n) * 1024;
+    let data = u64::from(n) * len as u64;
+    let ops = match w {
+        Workload::Replace(_) => u64::from(n),
+        Workload::CreateDelete(_) => 2 * u64::from(n),
+    };
     let programmed = after.bytes_written - before.bytes_written;
-    let erased = (after.sectors_erased - before.sectors_erased) * ERASE;
-    println!("{n} updates of a 1 KiB file, 4 MiB store with 1 MiB of other files:");
+    let erases = after.sectors_erased - before.sectors_erased;
+    let what = match w {
+        Workload::Replace(n) => format!("replace a {n}-byte file"),
+        Workload::CreateDelete(n) => format!("create + delete a {n}-byte file"),
+    };
     println!(
-        "  programmed {:.3} bytes per data byte",
-        programmed as f64 / data as f64
+        "{what:32} x{n:>7}: programmed {:6.3} B/B, erased {:6.3} B/B, {:7.3} erases per 1000 operations",
+        programmed as f64 / data as f64,
+        (erases * ERASE) as f64 / data as f64,
+        erases as f64 * 1000.0 / ops as f64
     );
-    println!("  erased     {:.3} bytes per data byte", erased as f64 / data as f64);
-    println!(
-        "  total      {:.3} (programmed + erased) per data byte",
-        (programmed + erased) as f64 / data as f64
-    );
-    let counts = s.into_flash();
-    let counts = counts.erase_counts();
-    println!(
-        "  sector erase counts: min {} max {}",
-        counts.iter().min().unwrap(),
-        counts.iter().max().unwrap()
-    );
+}
+
+fn main() {
+    println!("4 MiB store (4 KiB sectors, WRITE_SIZE 1) holding 1 MiB of other files; per byte of file data:");
+    for w in [
+        Workload::Replace(32),
+        Workload::Replace(100),
+        Workload::Replace(1024),
+        Workload::Replace(64 * 1024),
+        Workload::CreateDelete(100),
+        Workload::CreateDelete(1024),
+    ] {
+        run(w);
+    }
 }

@@ -1,6 +1,8 @@
 //! On-flash encoding: geometry, sector headers, record headers, CRCs. The layout is specified in the
 //! crate documentation; this module is its single implementation.
 
+use alloc::vec::Vec;
+
 use crc::{CRC_32_ISCSI, Crc, Table};
 
 use crate::Error;
@@ -161,6 +163,10 @@ impl SectorHeader {
     pub fn decode(b: &[u8], geo: &Geometry) -> Option<Self> {
         let b: &[u8; SECTOR_HEADER_LEN] = b.get(..SECTOR_HEADER_LEN)?.try_into().ok()?;
         let (head, crc) = b.split_at(16);
+        // Cheap structural checks first: `repair` tries 160 variants of a damaged header.
+        if head.get(..4)? != SECTOR_MAGIC || !(1..=3).contains(head.get(5)?) {
+            return None;
+        }
         if u32::from_le_bytes(crc.try_into().ok()?) != crc32(head) {
             return None;
         }
@@ -200,6 +206,37 @@ impl SectorHeader {
             seq: u32::from_le_bytes([s0, s1, s2, s3]),
             src: u32::from_le_bytes([r0, r1, r2, r3]),
         })
+    }
+}
+
+impl SectorHeader {
+    /// Decodes a sector header slot, correcting a single flipped bit: `Some((header, repaired))`.
+    ///
+    /// CRC-32C detects every error of up to 3 bits in a 20-byte header, so the correction is
+    /// unique. A torn header write that is one bit short of complete is "corrected" too, which is
+    /// harmless: the sector was being opened, and it is taken as opened.
+    pub fn decode_repair(b: &[u8], geo: &Geometry) -> Option<(Self, bool)> {
+        if let Some(h) = Self::decode(b, geo) {
+            return Some((h, false));
+        }
+        let mut t: [u8; SECTOR_HEADER_LEN] = b.get(..SECTOR_HEADER_LEN)?.try_into().ok()?;
+        if t.iter().all(|&x| x == 0xFF) {
+            return None;
+        }
+        for i in 0..SECTOR_HEADER_LEN * 8 {
+            let (byte, bit) = (i / 8, 1u8 << (i % 8));
+            if let Some(x) = t.get_mut(byte) {
+                *x ^= bit;
+            }
+            let h = Self::decode(&t, geo);
+            if let Some(x) = t.get_mut(byte) {
+                *x ^= bit;
+            }
+            if let Some(h) = h {
+                return Some((h, true));
+            }
+        }
+        None
     }
 }
 
@@ -267,6 +304,10 @@ impl RecHeader {
     pub fn decode(b: &[u8], geo: &Geometry) -> Option<Self> {
         let b: &[u8; RECORD_HEADER_LEN] = b.get(..RECORD_HEADER_LEN)?.try_into().ok()?;
         let (head, crc) = b.split_at(20);
+        // Cheap structural checks first: `Records::repair` tries 192 variants of a damaged header.
+        if !matches!(head.first()?, 0x11 | 0x12 | 0x21 | 0x22 | 0x23 | 0x31) || *head.get(1)? != 0 {
+            return None;
+        }
         if u32::from_le_bytes(crc.try_into().ok()?) != crc32(head) {
             return None;
         }
@@ -305,11 +346,29 @@ impl RecHeader {
 /// that is not a valid header (a torn header write) is skipped by one header slot, which is where the
 /// writer continues after such a tear; an all-`FF` slot ends the sector. Every step advances, so a
 /// hostile sector costs at most `erase / hs` steps.
+///
+/// A header with one flipped bit is corrected when that cannot move the parse off the writer's
+/// positions: a header-only record (its footprint is one slot either way), or a record whose data
+/// matches the corrected header's CRC (or is all zero: a record overwritten after it was superseded).
+/// A torn header write is followed by the writer's next header, not by data that checks.
 pub(crate) struct Records<'a> {
     buf: &'a [u8],
     geo: &'a Geometry,
     pos: u32,
     ended: bool,
+    /// Slots that did not parse (torn header writes, neutralized torn remains, or damage): offset, and
+    /// whether the slot is dead (see [`dead_slot`]).
+    pub bad_slots: Vec<(u32, bool)>,
+    /// Offsets of the headers with one flipped bit, corrected.
+    pub repaired: Vec<u32>,
+    /// The last record returned: offset and header.
+    pub last: Option<(u32, RecHeader)>,
+}
+
+/// A slot holding nothing but `00` and `FF` bytes (and not blank): what is left of a torn write that mount
+/// overwrote with zeros. No record header looks like this (a header's first byte is its type).
+pub(crate) fn dead_slot(slot: &[u8]) -> bool {
+    slot.iter().all(|&b| b == 0 || b == 0xFF) && slot.contains(&0)
 }
 
 impl<'a> Records<'a> {
@@ -319,6 +378,9 @@ impl<'a> Records<'a> {
             geo,
             pos: geo.area_start(),
             ended: false,
+            bad_slots: Vec::new(),
+            repaired: Vec::new(),
+            last: None,
         }
     }
 
@@ -326,10 +388,91 @@ impl<'a> Records<'a> {
     pub fn end(&self) -> u32 {
         self.pos
     }
+
+    /// Slots that did not parse and are not dead: torn header writes or damage.
+    pub fn suspicious(&self) -> impl Iterator<Item = u32> + '_ {
+        self.bad_slots.iter().filter(|(_, dead)| !dead).map(|&(o, _)| o)
+    }
+
+    /// Iterates to the end and tells whether the sector parsed cleanly: nothing but `FF` after the last
+    /// record, and no valid record header hidden inside a run of bad slots (which means a damaged
+    /// header made the parse skip records). The hidden headers found are passed to `hidden`.
+    pub fn finish(&mut self, mut hidden: impl FnMut(u32, RecHeader)) -> bool {
+        for _ in self.by_ref() {}
+        let geo = self.geo;
+        let mut clean = self
+            .buf
+            .get(self.pos as usize..)
+            .is_none_or(|t| t.iter().all(|&b| b == 0xFF));
+        // (start, end, whether the parse already tried the slot positions): the runs of consecutive bad
+        // slots, and what follows the end.
+        let mut regions: Vec<(u32, u32, bool)> = Vec::new();
+        for &(o, _) in &self.bad_slots {
+            match regions.last_mut() {
+                Some((_, end, _)) if *end == o => *end = o + geo.hs,
+                _ => regions.push((o, o + geo.hs, true)),
+            }
+        }
+        if !clean {
+            regions.push((self.pos, geo.erase, false));
+        }
+        for (start, end, slots_tried) in regions {
+            let mut o = start;
+            while o < end {
+                if !slots_tried || !(o - start).is_multiple_of(geo.hs) {
+                    let h = self
+                        .buf
+                        .get(o as usize..o as usize + RECORD_HEADER_LEN)
+                        .and_then(|b| RecHeader::decode(b, geo));
+                    if let Some(h) = h
+                        && o + geo.fp(h.len) <= geo.erase
+                    {
+                        clean = false;
+                        hidden(o, h);
+                    }
+                }
+                o += geo.align;
+            }
+        }
+        clean
+    }
+
+    /// A header with one flipped bit at `pos`, if correcting it is safe (see the type's documentation).
+    fn repair(&self, pos: u32) -> Option<RecHeader> {
+        let geo = self.geo;
+        let mut t: [u8; RECORD_HEADER_LEN] = self
+            .buf
+            .get(pos as usize..pos as usize + RECORD_HEADER_LEN)?
+            .try_into()
+            .ok()?;
+        for i in 0..RECORD_HEADER_LEN * 8 {
+            let (byte, bit) = (i / 8, 1u8 << (i % 8));
+            if let Some(x) = t.get_mut(byte) {
+                *x ^= bit;
+            }
+            let h = RecHeader::decode(&t, geo);
+            if let Some(x) = t.get_mut(byte) {
+                *x ^= bit;
+            }
+            let Some(h) = h else { continue };
+            if pos + geo.fp(h.len) > geo.erase {
+                continue;
+            }
+            if h.len == 0 {
+                return Some(h);
+            }
+            let start = (pos + geo.hs) as usize;
+            let data = self.buf.get(start..start + h.len as usize)?;
+            if crc32(data) == h.dcrc || data.iter().all(|&b| b == 0) {
+                return Some(h);
+            }
+        }
+        None
+    }
 }
 
 impl Iterator for Records<'_> {
-    /// (offset of the header in the sector, header, data)
+    /// (offset of the header in the sector, header)
     type Item = (u32, RecHeader);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -345,13 +488,27 @@ impl Iterator for Records<'_> {
                 self.ended = true;
                 break;
             }
-            match RecHeader::decode(slot, geo) {
-                Some(h) if self.pos + geo.fp(h.len) <= geo.erase => {
+            let decoded = match RecHeader::decode(slot, geo) {
+                Some(h) if self.pos + geo.fp(h.len) <= geo.erase => Some(h),
+                _ => {
+                    let repaired = self.repair(self.pos);
+                    if repaired.is_some() {
+                        self.repaired.push(self.pos);
+                    }
+                    repaired
+                }
+            };
+            match decoded {
+                Some(h) => {
                     let at = self.pos;
                     self.pos += geo.fp(h.len);
+                    self.last = Some((at, h));
                     return Some((at, h));
                 }
-                _ => self.pos += geo.hs,
+                None => {
+                    self.bad_slots.push((self.pos, dead_slot(slot)));
+                    self.pos += geo.hs;
+                }
             }
         }
         None

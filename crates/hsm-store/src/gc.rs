@@ -6,13 +6,24 @@ use embedded_storage::nor_flash::NorFlash;
 
 use crate::format::{RecHeader, RecKind, Records, SectorHeader, SectorKind, done_mark};
 use crate::index::Pending;
+use crate::mount::UNPLACED;
 use crate::{Error, Store};
 
 impl<F: NorFlash> Store<F> {
     /// Makes a new head sector available: a free one while more than the GC reserve is free, otherwise
     /// by reclaiming the tail (which opens the reserve and frees the tail).
+    ///
+    /// On a damaged store (records may be missing) garbage collection is off: the log grows into the free
+    /// sectors before the first unplaced one and no further, then `Full`.
     pub(crate) fn advance(&mut self) -> Result<(), Error> {
         let free = self.io.geo.sectors - self.log.count;
+        if self.frozen && self.log.count > 0 {
+            return if self.free_before_block() >= 1 {
+                self.open_sector(SectorKind::Normal, u32::MAX)
+            } else {
+                Err(Error::Full)
+            };
+        }
         if self.log.count == 0 || free >= 2 {
             self.open_sector(SectorKind::Normal, u32::MAX)
         } else if free == 1 {
@@ -36,6 +47,10 @@ impl<F: NorFlash> Store<F> {
                 self.log.head_seq().checked_add(1).ok_or(Error::Corrupt)?,
             )
         };
+        // An unplaced sector may hold data of the store: never erased here (only `format` does).
+        if self.flagged(idx, UNPLACED) {
+            return Err(Error::Full);
+        }
         // A free sector may hold anything: a torn erase, an interrupted open, a reclaimed sector.
         let mut buf = mem::take(&mut self.buf);
         let blank = self
@@ -57,6 +72,9 @@ impl<F: NorFlash> Store<F> {
         if let Some(l) = self.sector_live.get_mut(idx as usize) {
             *l = 0;
         }
+        if let Some(f) = self.flags.get_mut(idx as usize) {
+            *f = 0;
+        }
         Ok(())
     }
 
@@ -72,6 +90,10 @@ impl<F: NorFlash> Store<F> {
             return Err(Error::Full);
         }
         let (tail, tail_seq) = (self.log.tail, self.log.tail_seq);
+        // With records missing, what is live is unknown: nothing is reclaimed.
+        if self.frozen {
+            return Err(Error::Full);
+        }
         self.open_sector(SectorKind::Gc, tail_seq)?;
         // A group whose commit is reclaimed ends here: everything it hides is older than its commit, so
         // gone with this step, and its group records need not be copied.

@@ -73,6 +73,21 @@ impl<F: NorFlash> Io<F> {
         Ok(())
     }
 
+    /// Programs `0x00` over `len` bytes at `addr` (both multiples of the write size): NOR clears bits
+    /// without an erase, so this overwrites data already programmed (the flash must allow writing a unit
+    /// again, `MultiwriteNorFlash`).
+    pub fn zero(&mut self, addr: u32, len: u32) -> Result<(), Error> {
+        // One write per record with 4 KiB sectors; a multiple of every supported write size.
+        static ZEROS: [u8; 4096] = [0; 4096];
+        let mut done = 0u32;
+        while done < len {
+            let n = (len - done).min(ZEROS.len() as u32);
+            self.write(addr + done, ZEROS.get(..n as usize).ok_or(Error::Flash)?)?;
+            done += n;
+        }
+        Ok(())
+    }
+
     pub fn erase_sector(&mut self, idx: u32) -> Result<(), Error> {
         let from = self.geo.sector_addr(idx);
         self.flash

@@ -53,13 +53,22 @@ impl<F: NorFlash> Store<F> {
         let room = if count == 0 { 0 } else { self.room() };
         let free = geo.sectors - count;
         let head = self.head_idx();
+        // With garbage collection off the log only grows into the free sectors before the first unplaced
+        // one (see `advance`).
+        let frozen = !empty && count > 0 && self.frozen;
+        let fresh = if frozen {
+            self.free_before_block()
+        } else {
+            free.saturating_sub(1)
+        };
         // Log sectors other than the head, from the tail: what collecting each one frees.
-        let reclaim = (0..count.saturating_sub(1)).map(|k| {
+        let collect = if frozen { 0 } else { count.saturating_sub(1) };
+        let reclaim = (0..collect).map(|k| {
             let idx = (self.log.tail + k) % geo.sectors;
             p.saturating_sub(self.sector_live.get(idx as usize).copied().unwrap_or(p))
         });
         let mut slots = core::iter::once(room)
-            .chain(core::iter::repeat_n(p, free.saturating_sub(1) as usize))
+            .chain(core::iter::repeat_n(p, fresh as usize))
             .chain(reclaim);
         let (mut rem, mut hdrs) = (data, headers);
         let mut used_in_head = 0;
@@ -90,7 +99,7 @@ impl<F: NorFlash> Store<F> {
             }
         }
         // Last, collecting the head sector itself (what the operation put there is live by then).
-        if count > 0 {
+        if count > 0 && !frozen {
             let live = self.sector_live.get(head as usize).copied().unwrap_or(p);
             let mut x = p.saturating_sub(live).saturating_sub(used_in_head);
             if let Some(r) = rem

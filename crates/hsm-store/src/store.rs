@@ -1,17 +1,18 @@
 //! The store: public API, writes, deletes, reads.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::mem;
 
 use embedded_storage::nor_flash::NorFlash;
 
-use crate::format::{MAX_FILES, MIN_CHUNK, RecHeader, RecKind, crc32};
+use crate::format::{MAX_FILES, MIN_CHUNK, RecHeader, RecKind, align_up, crc32};
 use crate::index::{Entry, Group, Pending, Piece};
 use crate::io::Io;
+use crate::mount::UNPLACED;
 use crate::space::DEL_RESERVE;
-use crate::{Error, Stats};
+use crate::{Error, MountReport, Stats};
 
 /// The sectors of the log: a run of physically consecutive sectors (wrapping) with consecutive
 /// sequence numbers, oldest (`tail`) first.
@@ -45,10 +46,24 @@ pub struct Store<F: NorFlash> {
     pub(crate) poisoned: bool,
     /// One sector, for mount and garbage collection.
     pub(crate) buf: Vec<u8>,
+    /// Per sector: `UNPLACED` (outside the log, may hold data: never erased, never used).
+    pub(crate) flags: Vec<u8>,
+    /// Files whose state mount could not establish (a record of theirs is in an unplaced sector or in
+    /// the unparsed part of a sector): reads fail with `Corrupt` until the file is written or deleted.
+    pub(crate) uncertain: BTreeSet<u16>,
+    /// A record header could not be parsed: the store cannot tell which files are missing, so a read of
+    /// a file it does not know fails with `Corrupt` rather than `NotFound`.
+    pub(crate) unknown_loss: bool,
+    /// Overwrite superseded and deleted records with zeros (the flash allows programming a unit twice).
+    pub(crate) scrub: bool,
+    /// Records may be missing (unplaced or unparsed sectors): garbage collection, which erases what is not
+    /// live, is off; the log only grows into free sectors.
+    pub(crate) frozen: bool,
+    pub(crate) report: MountReport,
 }
 
 impl<F: NorFlash> Store<F> {
-    pub(crate) fn empty(io: Io<F>) -> Self {
+    pub(crate) fn empty(io: Io<F>, scrub: bool) -> Self {
         let sectors = io.geo.sectors as usize;
         let mut s = Self {
             io,
@@ -63,19 +78,41 @@ impl<F: NorFlash> Store<F> {
             pending: Pending::None,
             poisoned: false,
             buf: Vec::new(),
+            flags: alloc::vec![0; sectors],
+            uncertain: BTreeSet::new(),
+            unknown_loss: false,
+            scrub,
+            frozen: false,
+            report: MountReport::default(),
         };
         s.max_file = s.compute_max_file();
         s
     }
 
-    /// Whether file `fid` exists.
+    /// What mount found: repaired, placed and unplaced sectors, files in doubt, leftovers erased. See
+    /// [`MountReport`].
+    pub fn report(&self) -> &MountReport {
+        &self.report
+    }
+
+    /// Whether file `fid` exists (as far as the index knows: see [`Store::read`] for a damaged store).
     pub fn contains(&self, fid: u16) -> bool {
         self.files.contains_key(&fid)
     }
 
-    /// Length of file `fid`, `None` if it does not exist.
+    /// Length of file `fid`, `None` if it does not exist (as far as the index knows: see
+    /// [`Store::try_len`]).
     pub fn len(&self, fid: u16) -> Option<usize> {
         self.files.get(&fid).map(|e| e.len as usize)
+    }
+
+    /// Length of file `fid`: [`Error::NotFound`] if it does not exist, [`Error::Corrupt`] if the store
+    /// cannot tell (a damaged store, see [`Store::read`]). A file whose data is damaged has a length.
+    pub fn try_len(&self, fid: u16) -> Result<usize, Error> {
+        if self.uncertain.contains(&fid) {
+            return Err(Error::Corrupt);
+        }
+        self.len(fid).ok_or_else(|| self.absent(fid))
     }
 
     /// Whether the store holds no file.
@@ -91,9 +128,17 @@ impl<F: NorFlash> Store<F> {
     /// Reads up to `buf.len()` bytes of file `fid` starting at `offset`; returns the count (0 at or
     /// after the end). The index gives the flash location directly; nothing is scanned. A record is
     /// checked against its CRC the first time it is read ([`Error::Corrupt`] if it fails).
+    ///
+    /// On a damaged store ([`MountReport`]) a file whose state is in doubt reads as [`Error::Corrupt`]
+    /// until it is written or deleted, and so does a file the index does not know when a record could
+    /// not be parsed at all (the store cannot tell it does not exist).
     pub fn read(&mut self, fid: u16, offset: usize, buf: &mut [u8]) -> Result<usize, Error> {
+        let absent = self.absent(fid);
         let Self { io, files, .. } = self;
-        let entry = files.get_mut(&fid).ok_or(Error::NotFound)?;
+        if absent == Error::Corrupt {
+            return Err(Error::Corrupt);
+        }
+        let entry = files.get_mut(&fid).ok_or(absent)?;
         if entry.broken {
             return Err(Error::Corrupt);
         }
@@ -152,7 +197,7 @@ impl<F: NorFlash> Store<F> {
 
     /// Reads a whole file.
     pub fn read_all(&mut self, fid: u16) -> Result<Vec<u8>, Error> {
-        let len = self.len(fid).ok_or(Error::NotFound)?;
+        let len = self.try_len(fid)?;
         let mut v = vec![0u8; len];
         if self.read(fid, 0, &mut v)? != len {
             return Err(Error::Corrupt);
@@ -198,8 +243,11 @@ impl<F: NorFlash> Store<F> {
             broken: false,
         };
         self.account(&entry, true);
+        self.uncertain.remove(&fid);
         if let Some(old) = self.files.insert(fid, entry) {
             self.account(&old, false);
+            let r = self.overwrite(&old);
+            self.check(r)?;
         }
         Ok(())
     }
@@ -232,11 +280,16 @@ impl<F: NorFlash> Store<F> {
         }
     }
 
-    /// Atomically deletes file `fid`; `Ok(false)` if it did not exist.
+    /// Atomically deletes file `fid`; `Ok(false)` if it did not exist. The deleted data is overwritten
+    /// with zeros. A file in doubt on a damaged store ([`Store::read`]) is deleted too (`Ok(true)`); a
+    /// file the store cannot tell exists (it read [`Error::Corrupt`]) gives [`Error::Corrupt`].
     pub fn delete(&mut self, fid: u16) -> Result<bool, Error> {
         self.usable()?;
-        if !self.files.contains_key(&fid) {
-            return Ok(false);
+        if !self.files.contains_key(&fid) && !self.uncertain.contains(&fid) {
+            return match self.absent(fid) {
+                Error::NotFound => Ok(false),
+                e => Err(e),
+            };
         }
         if !self.plan(None, 1, false) {
             return Err(Error::Full);
@@ -247,20 +300,25 @@ impl<F: NorFlash> Store<F> {
             .ensure_room(hs)
             .and_then(|()| self.append(RecKind::Del, fid, txn, 0, &[]));
         self.check(result)?;
+        self.uncertain.remove(&fid);
         if let Some(old) = self.files.remove(&fid) {
             self.account(&old, false);
+            let r = self.overwrite(&old);
+            self.check(r)?;
         }
         Ok(true)
     }
 
-    /// Atomically deletes every file for which `keep(fid)` is false (called once per file, ascending):
-    /// after a power cut either all of them are gone or none.
+    /// Atomically deletes every file for which `keep(fid)` is false (called once per file, ascending,
+    /// files in doubt on a damaged store included): after a power cut either all of them are gone or none.
+    /// The deleted data is overwritten with zeros.
     ///
     /// Costs one small record per deleted file, or, when that is cheaper, one per kept file (a wipe).
     pub fn retain(&mut self, mut keep: impl FnMut(u16) -> bool) -> Result<(), Error> {
         self.usable()?;
         let (mut kept, mut gone) = (Vec::new(), Vec::new());
-        for &fid in self.files.keys() {
+        let all: BTreeSet<u16> = self.files.keys().chain(self.uncertain.iter()).copied().collect();
+        for fid in all {
             if keep(fid) { kept.push(fid) } else { gone.push(fid) }
         }
         match gone.as_slice() {
@@ -279,9 +337,12 @@ impl<F: NorFlash> Store<F> {
         let result = self.write_group(kind, list, txn, wipe);
         let pending = mem::take(&mut self.pending);
         self.check(result)?;
+        let mut dropped = Vec::new();
         for fid in gone {
+            self.uncertain.remove(&fid);
             if let Some(old) = self.files.remove(&fid) {
                 self.account(&old, false);
+                dropped.push(old);
             }
         }
         if let Pending::Group { mut addrs, .. } = pending {
@@ -300,6 +361,10 @@ impl<F: NorFlash> Store<F> {
                 seq: self.log.head_seq(),
                 recs: addrs,
             });
+        }
+        for old in &dropped {
+            let r = self.overwrite(old);
+            self.check(r)?;
         }
         Ok(())
     }
@@ -331,6 +396,53 @@ impl<F: NorFlash> Store<F> {
     }
 
     // --- helpers ---
+
+    /// The error for a read of a file the index does not have (or has in doubt).
+    fn absent(&self, fid: u16) -> Error {
+        if self.uncertain.contains(&fid) || (self.unknown_loss && !self.files.contains_key(&fid)) {
+            Error::Corrupt
+        } else {
+            Error::NotFound
+        }
+    }
+
+    /// Overwrites the data of a superseded or deleted version with zeros, whole write units: NOR flash
+    /// clears bits without an erase. Called once the operation that drops it is committed. The record
+    /// headers stay (the parse of the sector does not change); the data no longer matches its CRC.
+    fn overwrite(&mut self, old: &Entry) -> Result<(), Error> {
+        if !self.scrub {
+            return Ok(());
+        }
+        let geo = self.io.geo;
+        for p in old.pieces() {
+            if p.len > 0 {
+                self.io.zero(p.addr + geo.hs, align_up(p.len, geo.align))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether sector `idx` is flagged `flag`.
+    pub(crate) fn flagged(&self, idx: u32, flag: u8) -> bool {
+        self.flags.get(idx as usize).is_some_and(|f| f & flag != 0)
+    }
+
+    /// With garbage collection off: how many free sectors follow the head before the first unplaced one
+    /// (the log cannot grow past it).
+    pub(crate) fn free_before_block(&self) -> u32 {
+        let geo = self.io.geo;
+        let free = geo.sectors - self.log.count;
+        let mut idx = self.head_idx();
+        let mut k = 0;
+        while k < free {
+            idx = geo.next(idx);
+            if self.flagged(idx, UNPLACED) {
+                break;
+            }
+            k += 1;
+        }
+        k
+    }
 
     pub(crate) fn usable(&self) -> Result<(), Error> {
         if self.poisoned { Err(Error::Flash) } else { Ok(()) }

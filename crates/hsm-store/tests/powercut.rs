@@ -73,6 +73,7 @@ fn check_recovery_cuts<const W: usize, const E: usize>(img: &[u8], expected: &Mo
         // And a second cut in the next recovery (it may have less to do: then the mount succeeds).
         let _ = Store::mount(PowerCut::new(&mut ram, m / 2, seed ^ m ^ 0x55)).map(drop);
         let mut s = Store::mount(&mut ram).expect("mount after cut recovery");
+        assert!(s.report().is_clean(), "cut at recovery op {m}: {:?}", s.report());
         let got = state(&mut s).expect("state after cut recovery");
         assert_eq!(&got, expected, "state changed by a cut during recovery (op {m})");
     }
@@ -152,6 +153,13 @@ fn run<const W: usize, const E: usize>(cfg: &Config) -> (u64, u64) {
                 Ok(s) => s,
                 Err(e) => panic!("op {i} {} cut {cut}/{n_ops}: remount failed: {e:?}", op.describe()),
             };
+            // A power cut is no damage.
+            assert!(
+                s.report().is_clean(),
+                "op {i} {} cut {cut}/{n_ops}: {:?}",
+                op.describe(),
+                s.report()
+            );
             let got = state(&mut s).unwrap_or_else(|e| panic!("op {i} cut {cut}: state: {e:?}"));
             assert!(
                 got == model || got == after,

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Model, Rng, random_op, state};
-use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+use embedded_storage::nor_flash::{ErrorType, MultiwriteNorFlash, NorFlash, NorFlashErrorKind, ReadNorFlash};
 use hsm_store::Store;
 use hsm_store::flash::{RamFlash, RamFlashError};
 
@@ -36,6 +36,8 @@ impl NorFlash for Aligned {
         self.0.write(offset, bytes)
     }
 }
+
+impl MultiwriteNorFlash for Aligned {}
 
 #[test]
 fn aligned_reads_only() {

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::vec;
 use std::vec::Vec;
 
-use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use embedded_storage::nor_flash::{
+    ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
 
 /// Error of [`FileFlash`].
 #[derive(Debug)]
@@ -38,6 +40,8 @@ pub struct FileFlash {
     file: File,
     offset: u64,
     size: usize,
+    /// Bytes were programmed over erased ones since the last `fdatasync`.
+    unsynced: bool,
 }
 
 impl FileFlash {
@@ -75,12 +79,27 @@ impl FileFlash {
                 pos += n as u64;
             }
         }
-        Ok(Self { file, offset, size })
+        Ok(Self {
+            file,
+            offset,
+            size,
+            unsynced: false,
+        })
     }
 
     /// Flushes written data to the disk (`fdatasync`).
     pub fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data()
+        self.file.sync_data()?;
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// An ordering point: what was programmed so far reaches the disk before what follows.
+    fn barrier(&mut self) -> Result<(), FileFlashError> {
+        if self.unsynced {
+            self.sync().map_err(FileFlashError::Io)?;
+        }
+        Ok(())
     }
 
     /// Reads the whole region (for tests and diagnostics).
@@ -162,11 +181,13 @@ impl NorFlash for FileFlash {
             .checked_sub(from as usize)
             .ok_or(FileFlashError::Access(NorFlashErrorKind::OutOfBounds))?;
         let pos = self.check(from, len, Self::ERASE_SIZE)?;
-        // The store's ordering point: an erase comes after the copies that make the erased data
-        // redundant (garbage collection). Those writes reach the disk first, so an OS crash cannot
-        // leave the erase on disk without them. (Plain writes need no such barrier: a lost tail
-        // of writes is a power cut the store recovers from.)
-        self.file.sync_data().map_err(FileFlashError::Io)?;
+        // The store's ordering points are the operations that destroy data: an erase comes after the
+        // copies that make the erased data redundant (garbage collection), an overwrite of programmed
+        // bytes (a superseded record cleared to zeros) after the commit of its replacement. What was
+        // programmed before reaches the disk first, so an OS crash cannot leave the destruction on disk
+        // without it. (Plain writes need no such barrier: a lost tail of writes is a power cut the store
+        // recovers from.)
+        self.barrier()?;
         let ff = vec![0xFFu8; len];
         write_at(&self.file, &ff, pos).map_err(FileFlashError::Io)
     }
@@ -175,9 +196,20 @@ impl NorFlash for FileFlash {
         let pos = self.check(offset, bytes.len(), 1)?;
         let mut old = vec![0u8; bytes.len()];
         read_at(&self.file, &mut old, pos).map_err(FileFlashError::Io)?;
+        // Clearing bits of bytes already programmed destroys what they held: an ordering point. (Such
+        // overwrites need no order among themselves, so only programming erased bytes calls for one.)
+        if old.iter().zip(bytes).any(|(&o, &b)| o != 0xFF && o & b != o) {
+            self.barrier()?;
+        }
+        let fresh = old.iter().zip(bytes).any(|(&o, &b)| o == 0xFF && b != 0xFF);
         for (o, b) in old.iter_mut().zip(bytes) {
             *o &= *b;
         }
-        write_at(&self.file, &old, pos).map_err(FileFlashError::Io)
+        write_at(&self.file, &old, pos).map_err(FileFlashError::Io)?;
+        self.unsynced |= fresh;
+        Ok(())
     }
 }
+
+/// A write ANDs into the old content, so a unit may be written again (to clear more bits).
+impl MultiwriteNorFlash for FileFlash {}

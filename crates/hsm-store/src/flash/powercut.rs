@@ -1,6 +1,8 @@
 use alloc::vec;
 
-use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use embedded_storage::nor_flash::{
+    ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
 
 /// Error of [`PowerCut`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,3 +225,5 @@ impl<F: NorFlash> NorFlash for PowerCut<F> {
         self.torn_write(offset, bytes)
     }
 }
+
+impl<F: MultiwriteNorFlash> MultiwriteNorFlash for PowerCut<F> {}

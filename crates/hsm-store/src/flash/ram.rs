@@ -1,7 +1,9 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use embedded_storage::nor_flash::{
+    ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
 
 /// Error of [`RamFlash`]: a misaligned or out-of-bounds access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,3 +136,6 @@ impl<const WRITE_SIZE: usize, const ERASE_SIZE: usize> NorFlash for RamFlash<WRI
         Ok(())
     }
 }
+
+/// A write ANDs into the old content, so a unit may be written again (to clear more bits).
+impl<const WRITE_SIZE: usize, const ERASE_SIZE: usize> MultiwriteNorFlash for RamFlash<WRITE_SIZE, ERASE_SIZE> {}
