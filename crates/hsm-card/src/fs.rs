@@ -60,11 +60,23 @@ impl<P: Platform> App<P> {
         Ok(())
     }
 
+    /// The length of file `f` of the main store, `None` if it does not exist. On a damaged store whose
+    /// state of `f` is in doubt: 6581, never 6A82 (the file may exist).
+    fn file_len(&mut self, f: u16) -> Result<Option<usize>, Status> {
+        match self.platform.store().try_len(f) {
+            Ok(n) => Ok(Some(n)),
+            Err(hsm_store::Error::NotFound) => Ok(None),
+            Err(e) => Err(crate::store_status(e)),
+        }
+    }
+
     /// Whether SELECT may find `f`, and its size.
     fn lookup(&mut self, f: u16) -> Result<Option<usize>, Status> {
         Ok(match classify(f) {
             Class::MasterFile | Class::Directory | Class::Placeholder => Some(0),
             Class::Generated => Some(files::ef_dir().len()),
+            // These two have a default content when the host has not written them (also when a
+            // damaged store cannot tell whether it did: OpenSC reads both at every connection).
             Class::TokenInfo => match self.platform.store().len(f) {
                 Some(n) => Some(n),
                 None => Some(files::default_token_info(&self.serial).len()),
@@ -72,7 +84,7 @@ impl<P: Platform> App<P> {
             Class::Internal => None,
             // C_DevAut is a static file upstream: empty, not missing, before INITIALIZE.
             Class::Public if f == fid::C_DEVAUT => Some(self.platform.store().len(f).unwrap_or(0)),
-            Class::Key | Class::ProtectedData | Class::Public => self.platform.store().len(f),
+            Class::Key | Class::ProtectedData | Class::Public => self.file_len(f)?,
         })
     }
 
@@ -161,7 +173,7 @@ impl<P: Platform> App<P> {
             }
             _ => {}
         }
-        let len = self.platform.store().len(f).ok_or(Status::FileNotFound)?;
+        let len = self.file_len(f)?.ok_or(Status::FileNotFound)?;
         if offset > len {
             return Err(Status::EndOfFile);
         }
@@ -207,11 +219,16 @@ impl<P: Platform> App<P> {
                 _ => {}
             }
         }
-        let existing = self.platform.store().len(f);
+        // Writing a whole file needs nothing of the old one (it also replaces a file a damaged store
+        // holds in doubt).
+        let existing = match (offset, data) {
+            (0, Some(_)) => None,
+            _ => self.file_len(f)?,
+        };
         let content = match (offset, data, existing) {
+            (0, Some(d), _) => Some(d.to_vec()),
             (0, None, Some(_)) => None,
             (0, None, None) => Some(Vec::new()),
-            (0, Some(d), _) => Some(d.to_vec()),
             (_, _, None) => return Err(Status::DataInvalid),
             (off, d, Some(len)) => {
                 let d = d.unwrap_or_default();
