@@ -37,13 +37,18 @@ pub const SELECT_APDU: &str = "00A4040C0BE82B0601040181C31F0201";
 const USING: &str = "pcscd is using the card";
 const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// On the emulated board every operation takes emulated seconds, and the emulator runs at 20-30 M
+/// instructions per second (fewer when the machine is busy): RSA-1024 key generation alone is 1-3 G
+/// cycles, a random amount.
+const EMULATED_COMMAND_TIMEOUT: Duration = Duration::from_secs(1200);
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The result of one client command.
 pub struct Output {
     /// The command line, for messages.
     pub command: String,
-    /// Exit status; `None` when it was killed after [`COMMAND_TIMEOUT`].
+    /// Exit status; `None` when it was killed after [`COMMAND_TIMEOUT`] (emulated board:
+    /// [`EMULATED_COMMAND_TIMEOUT`]).
     pub status: Option<ExitStatus>,
     /// Standard output.
     pub stdout: String,
@@ -141,6 +146,8 @@ pub struct Env {
     cards: Mutex<Vec<CardSlot>>,
     seq: AtomicUsize,
     pkcs11_module: PathBuf,
+    /// How long a client command may take before it is killed.
+    command_timeout: Duration,
 }
 
 impl Env {
@@ -178,7 +185,8 @@ impl Env {
     pub fn emulated_board() -> Option<Self> {
         let prerequisites = prerequisites()?;
         let board = emulated_board_prerequisites()?;
-        let env = Self::start_pcscd(prerequisites)?;
+        let mut env = Self::start_pcscd(prerequisites)?;
+        env.command_timeout = EMULATED_COMMAND_TIMEOUT;
         let state_dir = env.dir.path().join("board0");
         fs::create_dir(&state_dir).expect("board state directory");
         env.lock_cards().push(CardSlot {
@@ -267,6 +275,7 @@ impl Env {
             cards: Mutex::new(Vec::new()),
             seq: AtomicUsize::new(0),
             pkcs11_module: prerequisites.pkcs11_module.clone(),
+            command_timeout: COMMAND_TIMEOUT,
         };
         env.wait_for("pcscd to open its socket", || {
             env.run("test", &["-S", "/run/pcscd/pcscd.comm"]).success()
@@ -522,13 +531,14 @@ impl Env {
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {description}: {e}"));
+        let timeout = self.command_timeout;
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 break Some(status);
             }
-            if started.elapsed() > COMMAND_TIMEOUT {
+            if started.elapsed() > timeout {
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;

@@ -3,11 +3,12 @@
 //! driven through a private pcscd by OpenSC, with every signature checked by openssl (issue 9).
 //!
 //! One test, because each step takes emulated seconds: identify, initialize, P-256 key and
-//! signature, stop and start the emulator on the same flash, sign again, then RSA-1024. The
+//! signature, stop and start the emulator on the same flash, sign again, then RSA-1024, then three
+//! wrong PINs lock the PIN and the SO-PIN unblocks it. The
 //! harness logs every APDU's emulated cycles in the card log (`-v`); the figures are printed at the
 //! end (`--nocapture`).
 
-use hsm_e2e::{Env, USER_PIN, initialize_succeeded, path_str};
+use hsm_e2e::{Env, SO_PIN, USER_PIN, initialize_succeeded, path_str};
 
 #[test]
 fn the_pico_image_works_as_a_card_in_the_emulator() {
@@ -67,6 +68,20 @@ fn the_pico_image_works_as_a_card_in_the_emulator() {
         &path_str(&data),
     ]);
     checked.ok().expect("Verified OK");
+
+    // Three wrong PINs lock the user PIN on the board as on the virtual card (the retry counter is in
+    // the board's flash); the SO-PIN unblocks it.
+    let login = |pin: &str| env.pkcs11_tool(&["--login", "--pin", pin, "--list-objects"]);
+    for attempt in 1..=2 {
+        let out = login("000000").failed();
+        assert!(out.contains("CKR_PIN_INCORRECT"), "wrong PIN attempt {attempt}:\n{out}");
+    }
+    login("000000").failed().expect("CKR_PIN_LOCKED");
+    login(USER_PIN).failed().expect("CKR_PIN_LOCKED");
+    env.so_init_pin(SO_PIN, USER_PIN)
+        .ok()
+        .expect("User PIN successfully initialized");
+    login(USER_PIN).ok().expect("board-p256");
 
     let (_, log) = env.stop_card(0);
     println!("emulated cycles per APDU (second run of the emulator):");

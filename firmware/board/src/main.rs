@@ -22,6 +22,8 @@
 mod entropy;
 mod layout;
 mod led;
+#[cfg(feature = "rp2040")]
+mod lmul;
 mod platform;
 mod port;
 mod root;
@@ -191,6 +193,13 @@ fn main() -> ! {
         static mut HEAP_MEM: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
         // SAFETY: called once, before any allocation; HEAP_MEM is used by nothing else.
         unsafe { HEAP.init(&raw mut HEAP_MEM as usize, HEAP_SIZE) }
+    }
+
+    // Every u64 product of the crypto goes through our `__aeabi_lmul`: a wrong one would make wrong
+    // signatures, so it is checked before anything else runs.
+    #[cfg(feature = "rp2040")]
+    if !lmul::self_test() {
+        panic!("__aeabi_lmul self-test failed");
     }
 
     let p = embassy_rp::init(Default::default());

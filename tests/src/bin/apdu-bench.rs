@@ -140,7 +140,9 @@ fn through_pcsc(args: &Args) -> Result<(), String> {
 
 fn in_process(count: usize) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
-    let state = StateDir::open(dir.path())?;
+    // A state directory the virtual card creates itself (mode 0700): an existing one must already be
+    // private, and a temporary directory's mode follows the umask.
+    let state = StateDir::open(&dir.path().join("state"))?;
     let mut card = HsmCard::new(FilePlatform::open(&state)?);
     card.reset();
     let mut exchange = |apdu: &[u8]| -> Result<Duration, String> {
