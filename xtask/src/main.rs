@@ -257,12 +257,12 @@ fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
     });
     for target in host::THUMB_TARGETS {
         // Without default features (no RSA): `rsa` builds for thumbv6m only with the firmware
-        // workspace's crypto-bigint patch; the firmware images below build everything.
+        // workspace's crypto-bigint patch; the firmware images above build and link everything, so a
+        // type check is enough here (and saves CI minutes).
         steps.cargo(
-            &format!("no_std build {target}"),
+            &format!("no_std check {target}"),
             &[
-                "build",
-                "--release",
+                "check",
                 "--no-default-features",
                 "-p",
                 "hsm-apdu",
