@@ -2,8 +2,8 @@
 //! `otp.bin`, entropy from the OS.
 
 use hsm_card::{EntropyFailure, Platform};
-use hsm_store::Store;
 use hsm_store::flash::FileFlash;
+use hsm_store::{MountReport, Store};
 use zeroize::Zeroizing;
 
 use crate::state::{COUNTERS_OFFSET, COUNTERS_SIZE, Otp, STORE_OFFSET, STORE_SIZE, StateDir};
@@ -54,7 +54,73 @@ fn mount(
 ) -> Result<Store<FileFlash>, String> {
     let flash = FileFlash::from_file(file, offset, size)
         .map_err(|e| format!("cannot open {} ({what} region at offset {offset}): {e}", path.display()))?;
-    Store::mount(flash).map_err(|e| format!("cannot mount the {what} in {}: {e}", path.display()))
+    let store = Store::mount(flash).map_err(|e| format!("cannot mount the {what} in {}: {e}", path.display()))?;
+    let report = store.report();
+    if let Some(text) = damage_report(report, &format!("the {what} in {} (offset {offset})", path.display())) {
+        eprintln!("{text}");
+    }
+    if report.scrubbed_records > 0 || !report.erased_sectors.is_empty() {
+        log::info!(
+            "{what}: recovered from an interrupted operation ({} records overwritten, sectors {:?} erased)",
+            report.scrubbed_records,
+            report.erased_sectors
+        );
+    }
+    Ok(store)
+}
+
+/// What the user must know about a store whose mount found damage (`None` if it found none): what was
+/// repaired, what is at risk, what to do.
+fn damage_report(r: &MountReport, where_: &str) -> Option<String> {
+    if r.is_clean() {
+        return None;
+    }
+    let mut t = format!("pico-hsm-vcard: warning: {where_} is damaged (bits changed outside the card).");
+    let sectors = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    let files = |v: &[u16]| v.iter().map(|f| format!("{f:04X}")).collect::<Vec<_>>().join(", ");
+    if !r.repaired_sectors.is_empty() || r.repaired_records > 0 {
+        t += &format!(
+            "\n  repaired: {} sector header(s) [{}] and {} record header(s) had one flipped bit, corrected",
+            r.repaired_sectors.len(),
+            sectors(&r.repaired_sectors),
+            r.repaired_records
+        );
+    }
+    if !r.placed_sectors.is_empty() {
+        t += &format!(
+            "\n  repaired: sector(s) [{}] lost their header; their place in the store is certain, their records are read",
+            sectors(&r.placed_sectors)
+        );
+    }
+    if !r.unplaced_sectors.is_empty() {
+        t += &format!(
+            "\n  at risk: sector(s) [{}] may hold data the store cannot place; kept untouched, never reused",
+            sectors(&r.unplaced_sectors)
+        );
+    }
+    if !r.unparsed_sectors.is_empty() {
+        t += &format!(
+            "\n  at risk: sector(s) [{}] hold a record that cannot be read; any file the card does not find reads as a memory failure (6581)",
+            sectors(&r.unparsed_sectors)
+        );
+    }
+    if !r.uncertain_files.is_empty() || !r.damaged_files.is_empty() {
+        let lost: Vec<u16> = r.uncertain_files.iter().chain(&r.damaged_files).copied().collect();
+        t += &format!(
+            "\n  at risk: file(s) {} read as a memory failure (6581) until written again",
+            files(&lost)
+        );
+    }
+    if r.data_at_risk() {
+        t += "\n  the store no longer reclaims space: writes fail (6A84) once its free space is used up\
+              \n  what to do: back up what still reads (pico-hsm-tool backup DIR), stop the card, move \
+              flash.bin aside (keep it for analysis), start the card again, re-initialize it and restore \
+              (pico-hsm-tool restore DIR)";
+    } else {
+        t += "\n  nothing was lost; damage like this comes from a failing disk or another program writing \
+              flash.bin: make a backup while everything reads (pico-hsm-tool backup DIR)";
+    }
+    Some(t)
 }
 
 impl Platform for FilePlatform {
@@ -82,5 +148,31 @@ impl Platform for FilePlatform {
 
     fn serial(&self) -> [u8; 8] {
         self.otp.serial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damage_is_reported_with_what_to_do() {
+        assert_eq!(damage_report(&MountReport::default(), "x"), None);
+        let repaired = MountReport {
+            repaired_sectors: vec![3],
+            ..MountReport::default()
+        };
+        let t = damage_report(&repaired, "the main store").unwrap();
+        assert!(t.contains("[3]") && t.contains("nothing was lost"), "{t}");
+        let lost = MountReport {
+            unparsed_sectors: vec![7],
+            uncertain_files: vec![0xCD01],
+            ..MountReport::default()
+        };
+        let t = damage_report(&lost, "the main store").unwrap();
+        assert!(
+            t.contains("[7]") && t.contains("CD01") && t.contains("back up") && t.contains("re-initialize"),
+            "{t}"
+        );
     }
 }
