@@ -88,14 +88,23 @@ fn operations<F: NorFlash>(c: &mut Criterion, what: &str, s: &mut Store<F>) {
 }
 
 fn benches(c: &mut Criterion) {
+    // With the overwrite of superseded data (`Store::mount`, what the card uses) and without it
+    // (`Store::mount_without_overwrite`), to see what it costs.
     let mut ram = Store::mount(RamFlash::new(4 * MIB)).unwrap();
     operations(c, "RAM", &mut ram);
+    drop(ram);
+    let mut ram = Store::mount_without_overwrite(RamFlash::new(4 * MIB)).unwrap();
+    operations(c, "RAM, no overwrite", &mut ram);
     drop(ram);
 
     let dir = tempfile::tempdir().unwrap();
     let ops_path = dir.path().join("ops.bin");
     let mut file = Store::mount(FileFlash::open(&ops_path, 0, 4 * MIB).unwrap()).unwrap();
     operations(c, "file", &mut file);
+    drop(file);
+    let ops_path = dir.path().join("ops-no-overwrite.bin");
+    let mut file = Store::mount_without_overwrite(FileFlash::open(&ops_path, 0, 4 * MIB).unwrap()).unwrap();
+    operations(c, "file, no overwrite", &mut file);
     drop(file);
 
     let image = full_image();

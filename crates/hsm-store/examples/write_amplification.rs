@@ -19,8 +19,14 @@ enum Workload {
     CreateDelete(usize),
 }
 
-fn run(w: Workload) {
-    let mut s = Store::mount(RamFlash::new(4 * MIB)).unwrap();
+fn run(w: Workload, overwrite: bool) {
+    let flash = RamFlash::new(4 * MIB);
+    let mut s = if overwrite {
+        Store::mount(flash)
+    } else {
+        Store::mount_without_overwrite(flash)
+    }
+    .unwrap();
     for fid in 0..256u16 {
         s.write(0x1000 + fid, &vec![fid as u8; 4096]).unwrap();
     }
@@ -68,14 +74,24 @@ fn run(w: Workload) {
 
 fn main() {
     println!("4 MiB store (4 KiB sectors, WRITE_SIZE 1) holding 1 MiB of other files; per byte of file data:");
-    for w in [
-        Workload::Replace(32),
-        Workload::Replace(100),
-        Workload::Replace(1024),
-        Workload::Replace(64 * 1024),
-        Workload::CreateDelete(100),
-        Workload::CreateDelete(1024),
-    ] {
-        run(w);
+    for overwrite in [true, false] {
+        println!(
+            "overwrite of superseded data {}:",
+            if overwrite {
+                "on (Store::mount)"
+            } else {
+                "off (Store::mount_without_overwrite)"
+            }
+        );
+        for w in [
+            Workload::Replace(32),
+            Workload::Replace(100),
+            Workload::Replace(1024),
+            Workload::Replace(64 * 1024),
+            Workload::CreateDelete(100),
+            Workload::CreateDelete(1024),
+        ] {
+            run(w, overwrite);
+        }
     }
 }
