@@ -5,6 +5,10 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::format::{Geometry, MAX_ALIGN, RECORD_HEADER_LEN, RecHeader};
 use crate::{Error, Stats};
 
+/// Zeros to program over data: one write per record with 4 KiB sectors, a multiple of every supported
+/// write size.
+pub(crate) static ZEROS: [u8; 4096] = [0; 4096];
+
 pub(crate) struct Io<F> {
     pub flash: F,
     pub geo: Geometry,
@@ -77,8 +81,6 @@ impl<F: NorFlash> Io<F> {
     /// without an erase, so this overwrites data already programmed (the flash must allow writing a unit
     /// again, `MultiwriteNorFlash`).
     pub fn zero(&mut self, addr: u32, len: u32) -> Result<(), Error> {
-        // One write per record with 4 KiB sectors; a multiple of every supported write size.
-        static ZEROS: [u8; 4096] = [0; 4096];
         let mut done = 0u32;
         while done < len {
             let n = (len - done).min(ZEROS.len() as u32);

@@ -18,7 +18,7 @@ use crate::format::{
     align_up, crc32, done_mark,
 };
 use crate::index::{Entry, Group, Piece};
-use crate::io::Io;
+use crate::io::{Io, ZEROS};
 use crate::store::Log;
 use crate::{Error, MountReport, Stats, Store};
 
@@ -302,7 +302,8 @@ impl<F: MultiwriteNorFlash> Store<F> {
     ///
     /// Recovers from any interrupted operation: an unfinished garbage-collection step is rolled back or
     /// completed, leftovers of interrupted steps and formats are erased, and superseded or deleted records
-    /// still holding data (an interrupted overwrite) are overwritten. A torn record is ignored.
+    /// still holding data (an interrupted overwrite) are overwritten, and so is what a power cut left of a
+    /// write that never committed (a torn record at the end of the log, its version's data).
     ///
     /// Damage is repaired where that is certain (one flipped bit in a header; a sector whose header does
     /// not check but whose place in the log is proven by its neighbours) and otherwise reported in
@@ -730,7 +731,7 @@ impl<F: NorFlash> Store<F> {
         let geo = self.io.geo;
         let mut buf = mem::take(&mut self.buf);
         let mut sim = scan.commits.clone();
-        // (sector, fid, kind, txn, off, len) of every record found.
+        // (sector, header) of every record found.
         let mut recs: Vec<(u32, RecHeader)> = Vec::new();
         let mut too_many: Vec<u32> = Vec::new();
         let mut max_txn = 0u32;
@@ -1061,8 +1062,6 @@ fn zeros_crc(len: u32) -> u32 {
     }
     digest.finalize()
 }
-
-static ZEROS: [u8; 256] = [0; 256];
 
 /// What a power cut may have left at the end of the head sector `buf` (see [`Torn`]), and the offset of
 /// the last record if nothing but `FF` follows it (the record a power cut may have torn).
