@@ -17,7 +17,14 @@ use crate::layout::FLASH_SIZE;
 /// The whole on-board flash.
 pub type RawFlash = Flash<'static, FLASH, Blocking, FLASH_SIZE>;
 /// One store's partition of it.
+///
+/// `MultiwriteNorFlash` (embassy-rp's `Flash`, forwarded by the partition): the RP2040/RP2350 QSPI NOR
+/// flash programs 1→0 bits only (a page program ANDs its data into the cells), so a unit programmed
+/// once can be programmed again to clear more bits. `Store::mount` needs that: it overwrites superseded
+/// and deleted records with zeros in place, so no old key or PIN record stays readable in a flash dump.
 pub type Part = BlockingPartition<'static, NoopRawMutex, RawFlash>;
+const _: fn() = multiwrite::<Part>;
+fn multiwrite<F: embedded_storage::nor_flash::MultiwriteNorFlash>() {}
 /// The flash shared by the two partitions.
 pub type SharedFlash = Mutex<NoopRawMutex, RefCell<RawFlash>>;
 
