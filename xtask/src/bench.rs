@@ -144,6 +144,24 @@ fn cell(ms: Option<f64>) -> String {
     }
 }
 
+/// Runs one end-to-end measurement, a test of hsm-e2e that prints its figures, in release and alone
+/// (one measurement at a time, so they do not disturb each other).
+pub fn e2e_measurement(root: &Path, test: &str, env: &[(&str, &str)]) -> Result<(), String> {
+    let args = [
+        "test",
+        "--quiet",
+        "--release",
+        "-p",
+        "hsm-e2e",
+        "--test",
+        test,
+        "--",
+        "--nocapture",
+        "--test-threads=1",
+    ];
+    steps::run_cargo(root, &args, env)
+}
+
 /// Runs the measurements and prints the table.
 pub fn run(root: &Path, count: u32) -> Result<(), String> {
     let out = root.join("target/bench/pkcs11.tsv");
@@ -154,20 +172,9 @@ pub fn run(root: &Path, count: u32) -> Result<(), String> {
     println!(
         "xtask: PKCS#11 operations, the virtual card (OpenSC) and SoftHSM2 (cargo test --release -p hsm-e2e --test bench_pkcs11)"
     );
-    steps::run_cargo(
+    e2e_measurement(
         root,
-        &[
-            "test",
-            "--quiet",
-            "--release",
-            "-p",
-            "hsm-e2e",
-            "--test",
-            "bench_pkcs11",
-            "--",
-            "--nocapture",
-            "--test-threads=1",
-        ],
+        "bench_pkcs11",
         &[
             ("HSM_E2E_REQUIRE", "1"),
             ("HSM_E2E_BENCH_COUNT", count.as_str()),

@@ -370,23 +370,7 @@ fn bench_apdu(count: u32) -> Result<(), String> {
         ],
         &[],
     )?;
-    // The end-to-end measurements are tests of hsm-e2e that print their figures.
-    let e2e = |test: &str, env: &[(&str, &str)]| {
-        let args = [
-            "test",
-            "--quiet",
-            "--release",
-            "-p",
-            "hsm-e2e",
-            "--test",
-            test,
-            "--",
-            "--nocapture",
-            // One measurement at a time, so they do not disturb each other.
-            "--test-threads=1",
-        ];
-        steps::run_cargo(&root, &args, env)
-    };
+    let e2e = |test: &str, env: &[(&str, &str)]| bench::e2e_measurement(&root, test, env);
     println!("xtask: through a private pcscd + vpcd (pcsc crate client)");
     e2e("latency", &[("HSM_E2E_REQUIRE", "1"), ("HSM_E2E_BENCH_COUNT", &count)])?;
     println!("xtask: symmetric operations through pcscd (AEADs, MACs, PBKDF2)");
