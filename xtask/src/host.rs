@@ -25,7 +25,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "qemu-system-arm",
 ];
 
-/// The thumb targets the no_std crates are built for.
+/// The thumb targets of the firmware images (rustup targets `setup` installs).
 pub const THUMB_TARGETS: &[&str] = &["thumbv6m-none-eabi", "thumbv8m.main-none-eabihf"];
 
 const PCSCD_SOCKET: &str = "/run/pcscd/pcscd.comm";

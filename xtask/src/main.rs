@@ -1,8 +1,9 @@
 //! `cargo xtask`: the developer and CI entry points.
 //!
 //! * `cargo xtask run [-- ARGS]`: install what the virtual HSM needs, start pcscd, run `pico-hsm-vcard`.
-//! * `cargo xtask test`: every check CI runs (fmt, clippy, tests with the end-to-end suite, thumb builds,
-//!   fuzz smoke), with a timing summary.
+//! * `cargo xtask test`: every check CI runs (fmt, clippy, tests with the end-to-end suite and the replay
+//!   of every committed fuzz input, firmware images, thumb checks, Cortex-M33 KATs), with a timing summary.
+//! * `cargo xtask fuzz [--seconds N] [TARGET...]`: libFuzzer on the fuzz targets (cargo-fuzz).
 //! * `cargo xtask bench`: one table of host operations through PKCS#11 (the virtual card, SoftHSM2,
 //!   `openssl speed`, the emulated Pico when built); `--apdu`: APDU round trips too.
 //! * `cargo xtask firmware [--board pico|pico2]`: the board images as UF2, with flash and RAM use.
@@ -48,14 +49,28 @@ enum Task {
         #[arg(last = true)]
         vcard_args: Vec<String>,
     },
-    /// fmt, clippy, unit + in-process + end-to-end tests, no_std thumb builds, fuzz smoke
+    /// fmt, clippy, unit + in-process + end-to-end tests (with every committed fuzz seed and
+    /// regression input replayed through its harness), firmware images, no_std thumb checks,
+    /// Cortex-M33 known-answer tests
     Test {
         /// Only check the packages, never install them
         #[arg(long)]
         no_install: bool,
-        /// Seconds of fuzzing in the smoke run, shared by the targets (half for apdu_sequence)
+    },
+    /// Fuzz with libFuzzer (cargo-fuzz, installed if missing): each target's committed regression
+    /// inputs once, then a timed run from its seeds; new inputs go to fuzz/corpus/<target>/
+    ///
+    /// Needs no nightly toolchain (RUSTC_BOOTSTRAP=1 lets stable take cargo-fuzz's flags). Crashes
+    /// and failed invariants stop the run with the input in fuzz/artifacts/<target>/.
+    Fuzz {
+        /// Seconds of fuzzing per target
         #[arg(long, default_value_t = 60)]
-        fuzz_seconds: u32,
+        seconds: u32,
+        /// Parallel fuzzing jobs per target (libFuzzer -fork)
+        #[arg(long, default_value_t = 1)]
+        jobs: u32,
+        /// Targets to run (apdu_sequence, store_image, apdu_parse, ccid_stream); all when none
+        targets: Vec<String>,
     },
     /// One table: host operations through PKCS#11 for the virtual card next to SoftHSM2 and
     /// `openssl speed`, and the emulated Pico (cycles → ms at 125 MHz, from emu/bench.json) next to
@@ -94,10 +109,8 @@ enum Task {
 fn main() -> ExitCode {
     let result = match Cli::parse().task {
         Task::Run { no_install, vcard_args } => run(no_install, &vcard_args),
-        Task::Test {
-            no_install,
-            fuzz_seconds,
-        } => test(no_install, fuzz_seconds),
+        Task::Test { no_install } => test(no_install),
+        Task::Fuzz { seconds, jobs, targets } => fuzz(&workspace_root(), seconds, jobs, &targets),
         Task::Bench { count, apdu } => {
             let root = workspace_root();
             (if apdu { bench_apdu(count.max(1000)) } else { Ok(()) }).and_then(|()| bench::run(&root, count))
@@ -213,7 +226,7 @@ fn setup(install: bool) -> Result<(), String> {
     emu::setup(&workspace_root())
 }
 
-fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
+fn test(no_install: bool) -> Result<(), String> {
     let mut steps = Steps::new(workspace_root());
     steps.step("host prerequisites", |_| setup(!no_install));
     if steps.failed() {
@@ -232,8 +245,10 @@ fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
             "warnings",
         ],
     );
-    // Build everything the tests run (including pico-hsm-vcard for the end-to-end harness) once.
-    steps.cargo("build", &["build", "--workspace", "--all-targets"]);
+    // The binaries the end-to-end tests run (pico-hsm-vcard, pico-hsm-tool, the bench helpers); the
+    // test runner builds the test targets. Benches and examples are not built (clippy above has
+    // type-checked them with --all-targets).
+    steps.cargo("build", &["build", "--workspace"]);
     // The firmware images before the tests: the end-to-end suite boots the Pico's UF2 in rp2040js.
     for board in firmware::Board::ALL {
         steps.step(&format!("firmware image {board:?} ({})", board.target()), |root| {
@@ -255,61 +270,53 @@ fn test(no_install: bool, fuzz_seconds: u32) -> Result<(), String> {
             run(&["test", "--workspace", "--no-fail-fast"])
         }
     });
-    for target in host::THUMB_TARGETS {
-        // Without default features (no RSA): `rsa` builds for thumbv6m only with the firmware
-        // workspace's crypto-bigint patch; the firmware images above build and link everything, so a
-        // type check is enough here (and saves CI minutes).
-        steps.cargo(
-            &format!("no_std check {target}"),
-            &[
-                "check",
-                "--no-default-features",
-                "-p",
-                "hsm-apdu",
-                "-p",
-                "hsm-store",
-                "-p",
-                "hsm-crypto",
-                "-p",
-                "hsm-card",
-                "-p",
-                "hsm-ccid",
-                "--target",
-                target,
-            ],
-        );
-    }
+    // The card without RSA (hsm-crypto's and hsm-card's default feature) still compiles. The thumb
+    // targets need no check of their own: the firmware images above compile and link every crate
+    // for both.
+    steps.cargo(
+        "check without RSA",
+        &["check", "--no-default-features", "-p", "hsm-crypto", "-p", "hsm-card"],
+    );
     steps.step("Cortex-M33 known-answer tests (qemu mps2-an505)", firmware::m33_kat);
-    if workspace_root().join("fuzz/Cargo.toml").exists() {
-        steps.step("fuzz smoke (regressions, then every target)", |root| {
-            fuzz_smoke(root, fuzz_seconds)
-        });
-    } else {
-        println!("xtask: no fuzz/Cargo.toml, fuzz smoke skipped");
-    }
+    // No libFuzzer here: its sanitizer build of every crate is a second full build (minutes on CI's
+    // two cores) for a minute of fuzzing. The test suite replays every committed seed and regression
+    // input through the same harnesses (crates/hsm-fuzz-harness/tests/replay.rs); campaigns run with
+    // `cargo xtask fuzz`.
     steps.finish()
 }
 
-fn fuzz_smoke(root: &std::path::Path, seconds: u32) -> Result<(), String> {
+/// The fuzz targets, in the order `cargo xtask fuzz` runs them.
+const FUZZ_TARGETS: [&str; 4] = ["apdu_sequence", "store_image", "apdu_parse", "ccid_stream"];
+
+fn fuzz(root: &std::path::Path, seconds: u32, jobs: u32, targets: &[String]) -> Result<(), String> {
+    for t in targets {
+        if !FUZZ_TARGETS.contains(&t.as_str()) {
+            return Err(format!(
+                "unknown fuzz target `{t}` (targets: {})",
+                FUZZ_TARGETS.join(", ")
+            ));
+        }
+    }
     let have = cargo()
         .args(["fuzz", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !have {
+        println!("xtask: installing cargo-fuzz");
         steps::run_cargo(root, &["install", "cargo-fuzz", "--locked"], &[])?;
     }
     let fuzz = root.join("fuzz");
     // cargo-fuzz passes nightly-only flags (sanitizers); RUSTC_BOOTSTRAP lets the stable toolchain take them.
     let env = [("RUSTC_BOOTSTRAP", "1")];
-    // First every committed regression input once, then a timed run per target. libFuzzer writes new
-    // inputs into the first corpus directory (ignored by git), reads the committed seeds from the second.
-    const SHARES: u32 = 5;
-    for (target, share) in [
-        ("apdu_sequence", 2),
-        ("store_image", 1),
-        ("apdu_parse", 1),
-        ("ccid_stream", 1),
-    ] {
+    let selected: Vec<&str> = if targets.is_empty() {
+        FUZZ_TARGETS.to_vec()
+    } else {
+        targets.iter().map(String::as_str).collect()
+    };
+    for target in selected {
+        // First every committed regression input once, then the timed run. libFuzzer writes new
+        // inputs into the first corpus directory (ignored by git), reads the committed seeds from the
+        // second.
         let regressions = fuzz.join("regressions").join(target);
         let mut inputs: Vec<String> = std::fs::read_dir(&regressions)
             .map(|dir| {
@@ -328,7 +335,9 @@ fn fuzz_smoke(root: &std::path::Path, seconds: u32) -> Result<(), String> {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             steps::run_cargo(&fuzz, &args, &env)?;
         }
-        let max_time = format!("-max_total_time={}", (seconds * share / SHARES).max(5));
+        println!("xtask: fuzzing {target} for {seconds} s ({jobs} job(s))");
+        let max_time = format!("-max_total_time={}", seconds.max(1));
+        let fork = format!("-fork={jobs}");
         let corpus = format!("corpus/{target}");
         let seeds = format!("seeds/{target}");
         let mut args = vec![
@@ -341,6 +350,9 @@ fn fuzz_smoke(root: &std::path::Path, seconds: u32) -> Result<(), String> {
             max_time.as_str(),
             "-timeout=10",
         ];
+        if jobs > 1 {
+            args.push(fork.as_str());
+        }
         if matches!(target, "apdu_sequence" | "apdu_parse") {
             args.push("-dict=dict/apdu.dict");
         }

@@ -1,6 +1,6 @@
 //! Writes the seed corpora into `fuzz/seeds/<target>/`:
 //!
-//!     cargo run --manifest-path fuzz/Cargo.toml --example gen_seeds
+//!     cargo run -p hsm-fuzz-harness --example gen_seeds
 //!
 //! Deterministic: the same crates give the same files. Re-run it when the store format or the card's
 //! command set changes (the store_image seeds embed real store images).
@@ -18,7 +18,9 @@ use hsm_store::Store;
 use hsm_store::flash::RamFlash;
 
 fn dir(target: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
+    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds")
+        .join(target);
     fs::create_dir_all(&d).unwrap();
     d
 }
