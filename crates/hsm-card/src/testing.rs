@@ -1,7 +1,12 @@
-//! A RAM platform for tests, benchmarks and fuzzing: RAM flash, deterministic entropy.
+//! A RAM platform for tests, benchmarks and fuzzing: RAM flash, deterministic entropy; and flashes
+//! that share one power supply, to cut the power at any flash operation of a command.
 
+use alloc::rc::Rc;
+use core::cell::Cell;
+
+use embedded_storage::nor_flash::{ErrorType, MultiwriteNorFlash, NorFlash, ReadNorFlash};
 use hsm_store::Store;
-use hsm_store::flash::RamFlash;
+use hsm_store::flash::{PowerCut, PowerCutError, RamFlash, RamFlashError};
 use zeroize::Zeroizing;
 
 use crate::Platform;
@@ -12,16 +17,19 @@ pub const MAIN_SIZE: usize = 512 * 1024;
 pub const COUNTERS_SIZE: usize = 32 * 1024;
 
 /// A platform entirely in RAM. Entropy is a seeded xorshift stream: deterministic, never for production.
-pub struct RamPlatform {
-    store: Store<RamFlash>,
-    counters: Store<RamFlash>,
+///
+/// Both stores live on flashes of type `F`: [`RamFlash`] by default, [`CutFlash`] to cut the power in
+/// the middle of a command.
+pub struct RamPlatform<F: NorFlash = RamFlash> {
+    store: Store<F>,
+    counters: Store<F>,
     state: u64,
     secret: [u8; 32],
     serial: [u8; 8],
     entropy_fails: bool,
 }
 
-impl core::fmt::Debug for RamPlatform {
+impl<F: NorFlash> core::fmt::Debug for RamPlatform<F> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RamPlatform").finish_non_exhaustive()
     }
@@ -34,9 +42,22 @@ impl RamPlatform {
         let counters = Store::format(RamFlash::new(COUNTERS_SIZE)).unwrap_or_else(|_| unreachable_store());
         Self::from_stores(store, counters, seed)
     }
+}
 
+impl RamPlatform<CutFlash> {
+    /// A blank device like [`RamPlatform::new`] whose two stores both draw on `power`.
+    pub fn with_power(seed: u64, power: &Power) -> Self {
+        let store =
+            Store::format(CutFlash::new(RamFlash::new(MAIN_SIZE), power)).unwrap_or_else(|_| unreachable_store());
+        let counters =
+            Store::format(CutFlash::new(RamFlash::new(COUNTERS_SIZE), power)).unwrap_or_else(|_| unreachable_store());
+        Self::from_stores(store, counters, seed)
+    }
+}
+
+impl<F: NorFlash> RamPlatform<F> {
     /// A device over existing stores (for example remounted after a simulated power cut).
-    pub fn from_stores(store: Store<RamFlash>, counters: Store<RamFlash>, seed: u64) -> Self {
+    pub fn from_stores(store: Store<F>, counters: Store<F>, seed: u64) -> Self {
         let mut p = RamPlatform {
             store,
             counters,
@@ -55,7 +76,7 @@ impl RamPlatform {
     }
 
     /// Gives the two stores back.
-    pub fn into_stores(self) -> (Store<RamFlash>, Store<RamFlash>) {
+    pub fn into_stores(self) -> (Store<F>, Store<F>) {
         (self.store, self.counters)
     }
 
@@ -76,18 +97,18 @@ impl RamPlatform {
 }
 
 #[allow(clippy::panic)]
-fn unreachable_store() -> Store<RamFlash> {
+fn unreachable_store<F: NorFlash>() -> Store<F> {
     panic!("formatting a RAM flash cannot fail")
 }
 
-impl Platform for RamPlatform {
-    type Flash = RamFlash;
+impl<F: NorFlash> Platform for RamPlatform<F> {
+    type Flash = F;
 
-    fn store(&mut self) -> &mut Store<RamFlash> {
+    fn store(&mut self) -> &mut Store<F> {
         &mut self.store
     }
 
-    fn counters(&mut self) -> &mut Store<RamFlash> {
+    fn counters(&mut self) -> &mut Store<F> {
         &mut self.counters
     }
 
@@ -107,3 +128,148 @@ impl Platform for RamPlatform {
         self.serial
     }
 }
+
+/// One power supply shared by several [`CutFlash`]es (a device's main and counters stores): their
+/// write and erase operations are numbered together from 0, and a cut at operation `n` tears that
+/// operation, whichever flash it hits, and fails every later operation of all of them (reads included).
+///
+/// Cloning gives another handle on the same supply.
+#[derive(Clone, Debug, Default)]
+pub struct Power(Rc<Cell<PowerState>>);
+
+#[derive(Clone, Copy, Debug, Default)]
+struct PowerState {
+    ops: u64,
+    cut_at: Option<u64>,
+    cut: bool,
+    seed: u64,
+}
+
+impl Power {
+    /// A supply that never fails until [`Power::cut_at`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Write and erase operations started so far on all flashes (the torn one included).
+    pub fn ops(&self) -> u64 {
+        self.0.get().ops
+    }
+
+    /// The operation with index `op` (as counted by [`Power::ops`]) is torn the way [`PowerCut`] tears
+    /// it, with its randomness from `seed`.
+    pub fn cut_at(&self, op: u64, seed: u64) {
+        let mut s = self.0.get();
+        s.cut_at = Some(op);
+        s.seed = seed;
+        self.0.set(s);
+    }
+
+    /// Whether the power has been cut.
+    pub fn is_cut(&self) -> bool {
+        self.0.get().cut
+    }
+
+    /// Counts an operation; returns whether it is the torn one, or `Cut` if the power is off.
+    fn start_op(&self) -> Result<bool, PowerCutError<RamFlashError>> {
+        let mut s = self.0.get();
+        if s.cut {
+            return Err(PowerCutError::Cut);
+        }
+        let torn = s.cut_at == Some(s.ops);
+        s.ops += 1;
+        s.cut = torn;
+        self.0.set(s);
+        Ok(torn)
+    }
+}
+
+/// A [`RamFlash`] on a shared [`Power`] supply (see there). [`CutFlash::into_inner`] gives the RAM
+/// flash back as the cut left it, for a remount.
+#[derive(Debug)]
+pub struct CutFlash {
+    flash: RamFlash,
+    power: Power,
+}
+
+impl CutFlash {
+    /// `flash` drawing on `power`.
+    pub fn new(flash: RamFlash, power: &Power) -> Self {
+        Self {
+            flash,
+            power: power.clone(),
+        }
+    }
+
+    /// The RAM flash.
+    pub fn inner(&self) -> &RamFlash {
+        &self.flash
+    }
+
+    /// Gives the RAM flash back.
+    pub fn into_inner(self) -> RamFlash {
+        self.flash
+    }
+
+    /// Runs one write or erase: passed through, or torn by a [`PowerCut`] armed at this very operation.
+    fn op(&mut self, op: FlashOp<'_>) -> Result<(), PowerCutError<RamFlashError>> {
+        if !self.power.start_op()? {
+            return op.apply(&mut self.flash).map_err(PowerCutError::Inner);
+        }
+        let flash = core::mem::replace(&mut self.flash, RamFlash::new(0));
+        let mut torn = PowerCut::new(flash, 0, self.power.0.get().seed);
+        let result = op.apply(&mut torn);
+        self.flash = torn.into_inner();
+        result.and(Err(PowerCutError::Cut))
+    }
+}
+
+/// A write or an erase, to run on a plain or a torn flash.
+enum FlashOp<'a> {
+    Erase(u32, u32),
+    Write(u32, &'a [u8]),
+}
+
+impl FlashOp<'_> {
+    fn apply<F: NorFlash>(&self, flash: &mut F) -> Result<(), F::Error> {
+        match *self {
+            Self::Erase(from, to) => flash.erase(from, to),
+            Self::Write(offset, bytes) => flash.write(offset, bytes),
+        }
+    }
+}
+
+impl ErrorType for CutFlash {
+    type Error = PowerCutError<RamFlashError>;
+}
+
+impl ReadNorFlash for CutFlash {
+    const READ_SIZE: usize = <RamFlash as ReadNorFlash>::READ_SIZE;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        if self.power.is_cut() {
+            return Err(PowerCutError::Cut);
+        }
+        self.flash.read(offset, bytes).map_err(PowerCutError::Inner)
+    }
+
+    fn capacity(&self) -> usize {
+        self.flash.capacity()
+    }
+}
+
+impl NorFlash for CutFlash {
+    const WRITE_SIZE: usize = <RamFlash as NorFlash>::WRITE_SIZE;
+    const ERASE_SIZE: usize = <RamFlash as NorFlash>::ERASE_SIZE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        self.op(FlashOp::Erase(from, to))
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.op(FlashOp::Write(offset, bytes))
+    }
+}
+
+/// A write ANDs into the old content, as on the RAM flash underneath.
+impl MultiwriteNorFlash for CutFlash {}
