@@ -90,6 +90,11 @@ impl PinRecord {
 
 impl<P: Platform> App<P> {
     fn load_pin_record(&mut self, pin: PinRef) -> Result<Option<PinRecord>, Status> {
+        // INITIALIZE writes the SO-PIN record last: without it the device is not initialized, and a
+        // user PIN that a power cut left behind must not open a session on it.
+        if pin == PinRef::User && !self.platform.store().contains(fid::SO_PIN) {
+            return Ok(None);
+        }
         match self.read_file(pin.record_fid())? {
             None => Ok(None),
             Some(raw) => PinRecord::parse(&raw).map(Some).ok_or(Status::ExecutionError),
