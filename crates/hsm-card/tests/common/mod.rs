@@ -32,7 +32,7 @@ pub fn h(s: &str) -> Vec<u8> {
 }
 
 /// Sends `apdu`; returns the response data and the status word.
-pub fn txb(card: &mut TestCard, apdu: &[u8]) -> (Vec<u8>, u16) {
+pub fn txb<P: Platform>(card: &mut Card<P>, apdu: &[u8]) -> (Vec<u8>, u16) {
     let mut out = vec![0u8; RESPONSE_BUFFER_SIZE];
     let n = card.transmit(apdu, &mut out);
     assert!(
@@ -44,7 +44,7 @@ pub fn txb(card: &mut TestCard, apdu: &[u8]) -> (Vec<u8>, u16) {
 }
 
 /// [`txb`] with the APDU in hex.
-pub fn tx(card: &mut TestCard, apdu: &str) -> (Vec<u8>, u16) {
+pub fn tx<P: Platform>(card: &mut Card<P>, apdu: &str) -> (Vec<u8>, u16) {
     txb(card, &h(apdu))
 }
 
@@ -68,7 +68,12 @@ pub fn init_apdu(extra: &[u8]) -> Vec<u8> {
 /// A blank card initialized with `extra` INITIALIZE TLVs (hex), then reset and selected: no PIN
 /// verified. `fresh(seed, "")` sends exactly [`INIT`].
 pub fn fresh(seed: u64, extra: &str) -> TestCard {
-    let mut c = Card::new(RamPlatform::new(seed));
+    fresh_on(RamPlatform::new(seed), extra)
+}
+
+/// [`fresh`] over `platform`.
+pub fn fresh_on<P: Platform>(platform: P, extra: &str) -> Card<P> {
+    let mut c = Card::new(platform);
     assert_eq!(tx(&mut c, SELECT_AID).1, 0x9000, "SELECT before INITIALIZE");
     assert_eq!(txb(&mut c, &init_apdu(&h(extra))).1, 0x9000, "INITIALIZE {extra}");
     reselect(&mut c);
@@ -83,13 +88,13 @@ pub fn initialized(seed: u64) -> TestCard {
 }
 
 /// Reset (the PIN state is lost) and SELECT of the application.
-pub fn reselect(c: &mut TestCard) {
+pub fn reselect<P: Platform>(c: &mut Card<P>) {
     c.reset();
     assert_eq!(tx(c, SELECT_AID).1, 0x9000, "SELECT after reset");
 }
 
 /// VERIFY of the user PIN.
-pub fn login(c: &mut TestCard) {
+pub fn login<P: Platform>(c: &mut Card<P>) {
     assert_eq!(tx(c, VERIFY).1, 0x9000, "VERIFY of the user PIN");
 }
 
@@ -154,7 +159,7 @@ pub fn keygen_data_with_chr(template: &[u8], chr: &[u8], extra: &[u8]) -> Vec<u8
 
 /// Generates an EC key (GENERATE ASYMMETRIC KEY PAIR with [`ec_template`] and [`keygen_data`]);
 /// returns its authenticated CV request (`67`).
-pub fn gen_ec(card: &mut TestCard, id: u8, curve: Curve, extra: &[u8]) -> Vec<u8> {
+pub fn gen_ec<P: Platform>(card: &mut Card<P>, id: u8, curve: Curve, extra: &[u8]) -> Vec<u8> {
     let (req, sw) = txb(
         card,
         &apdu(0x00, 0x46, id, 0x00, &keygen_data(&ec_template(curve), extra)),
@@ -208,7 +213,7 @@ pub fn read_binary_apdu(f: u16) -> Vec<u8> {
     vec![0x00, 0xB1, hi, lo, 0x00, 0x00, 0x04, 0x54, 0x02, 0x00, 0x00, 0x00, 0x00]
 }
 
-pub fn read_binary(c: &mut TestCard, f: u16) -> (Vec<u8>, u16) {
+pub fn read_binary<P: Platform>(c: &mut Card<P>, f: u16) -> (Vec<u8>, u16) {
     txb(c, &read_binary_apdu(f))
 }
 
@@ -219,7 +224,7 @@ pub fn select_apdu(f: u16) -> Vec<u8> {
 }
 
 /// UPDATE BINARY (D7, extended) writing `content` at offset 0 of file `f`; returns the status word.
-pub fn update_binary(c: &mut TestCard, f: u16, content: &[u8]) -> u16 {
+pub fn update_binary<P: Platform>(c: &mut Card<P>, f: u16, content: &[u8]) -> u16 {
     let mut data = h("54020000 5382");
     data.extend_from_slice(&(content.len() as u16).to_be_bytes());
     data.extend_from_slice(content);
@@ -231,7 +236,7 @@ pub fn update_binary(c: &mut TestCard, f: u16, content: &[u8]) -> u16 {
 }
 
 /// The metadata template `A5` of key `id`'s FCI.
-pub fn fci_metadata(c: &mut TestCard, id: u8) -> Option<Vec<u8>> {
+pub fn fci_metadata<P: Platform>(c: &mut Card<P>, id: u8) -> Option<Vec<u8>> {
     let (fci, sw) = txb(c, &select_apdu(u16::from_be_bytes([0xCC, id])));
     assert_eq!(sw, 0x9000, "SELECT CC{id:02X}");
     let inner = tlv::find(&fci, 0x62).unwrap().unwrap();
@@ -242,7 +247,7 @@ pub fn fci_metadata(c: &mut TestCard, id: u8) -> Option<Vec<u8>> {
 // KEY DOMAIN, WRAP KEY, UNWRAP KEY.
 
 /// KEY DOMAIN status (P1 00, no data) of domain `d`.
-pub fn domain(c: &mut TestCard, d: u8) -> (Vec<u8>, u16) {
+pub fn domain<P: Platform>(c: &mut Card<P>, d: u8) -> (Vec<u8>, u16) {
     txb(c, &[0x80, 0x52, 0x00, d])
 }
 
@@ -252,7 +257,7 @@ pub fn wrap_apdu(id: u8) -> Vec<u8> {
 }
 
 /// The blob of key `id`; panics unless WRAP KEY succeeds.
-pub fn wrapped(c: &mut TestCard, id: u8) -> Vec<u8> {
+pub fn wrapped<P: Platform>(c: &mut Card<P>, id: u8) -> Vec<u8> {
     let (blob, sw) = txb(c, &wrap_apdu(id));
     assert_eq!(sw, 0x9000, "WRAP of key {id}");
     blob
@@ -270,7 +275,7 @@ pub fn unwrap_apdu(id: u8, blob: &[u8]) -> Vec<u8> {
 }
 
 /// Unwraps `blob` into key `id`; panics unless the card answers 9000 with no data.
-pub fn unwrap(c: &mut TestCard, id: u8, blob: &[u8]) {
+pub fn unwrap<P: Platform>(c: &mut Card<P>, id: u8, blob: &[u8]) {
     let (data, sw) = txb(c, &unwrap_apdu(id, blob));
     assert_eq!((sw, data.len()), (0x9000, 0), "UNWRAP into {id}");
 }
@@ -279,7 +284,7 @@ pub fn unwrap(c: &mut TestCard, id: u8, blob: &[u8]) {
 // Stores and flash: refused commands change nothing.
 
 /// Every file of both stores.
-pub fn snapshot(card: &mut TestCard) -> Vec<(bool, u16, Vec<u8>)> {
+pub fn snapshot<P: Platform>(card: &mut Card<P>) -> Vec<(bool, u16, Vec<u8>)> {
     let mut v = Vec::new();
     for counters in [false, true] {
         let p = card.platform_mut();

@@ -1,0 +1,755 @@
+//! Card-level power cuts (issue 10 item 4): each state-changing command runs with the power cut at
+//! every one of its flash operations in turn (main and counters stores share one supply, so the cut
+//! lands wherever that operation goes). After each cut the device reboots (both stores remounted,
+//! same device secret) and must be in the state before the command or the state after it: the PINs
+//! of that state work, no retry came back, no key became usable under a looser policy, and what the
+//! command did not touch is all still there.
+//!
+//! Each test first runs the command without a cut to count its flash operations, and checks that
+//! the checker tells the state before from the state after. Every cut point is tested (no sampling).
+
+mod common;
+
+use std::time::Instant;
+
+use common::*;
+use hsm_card::testing::{COUNTERS_SIZE, CutFlash, MAIN_SIZE, Power, RamPlatform};
+use hsm_card::{Card, Platform};
+use hsm_crypto::asym::Curve;
+use hsm_store::Store;
+use hsm_store::flash::RamFlash;
+
+type PcCard = Card<RamPlatform<CutFlash>>;
+
+/// The device secret and entropy of every boot.
+const SEED: u64 = 0x5EED_0010;
+/// The user PIN and SO-PIN of [`INIT`], and the ones the commands change them to.
+const PIN: &str = "363438323139";
+const SO_PIN: &str = "3537363231383830";
+const NEW_PIN: &str = "313233343536";
+const NEW_SO_PIN: &str = "3132333435363738";
+const WRONG_PIN: &str = "303030303030";
+/// A protected data object every device gets, and its content.
+const DATA: u16 = 0xCD01;
+/// The user key every device gets, allowed ECDSA on a given hash and WRAP KEY (`91 02 70 92`) only.
+const KEY: u8 = 1;
+const KEY_META: &str = "91027092";
+
+/// The flash images of a powered-off device.
+#[derive(Clone)]
+struct Image {
+    main: RamFlash,
+    counters: RamFlash,
+}
+
+impl Image {
+    fn blank() -> Self {
+        Image {
+            main: RamFlash::new(MAIN_SIZE),
+            counters: RamFlash::new(COUNTERS_SIZE),
+        }
+    }
+}
+
+/// Powers the device on: both stores mounted on one fresh power supply, the card selected. Mount
+/// must find nothing but what power cuts leave.
+fn boot(img: &Image) -> (PcCard, Power) {
+    let power = Power::new();
+    let mount = |flash: &RamFlash| {
+        let store = Store::mount(CutFlash::new(flash.clone(), &power)).expect("mount after a power cut");
+        assert!(store.report().is_clean(), "mount after a cut: {:?}", store.report());
+        store
+    };
+    let (main, counters) = (mount(&img.main), mount(&img.counters));
+    let mut c = Card::new(RamPlatform::from_stores(main, counters, SEED));
+    assert_eq!(tx(&mut c, SELECT_AID).1, 0x9000, "SELECT after boot");
+    (c, power)
+}
+
+/// Powers the device off (the flashes as the card, or a cut, left them).
+fn power_off(c: PcCard) -> Image {
+    let (main, counters) = c.into_platform().into_stores();
+    Image {
+        main: main.into_flash().into_inner(),
+        counters: counters.into_flash().into_inner(),
+    }
+}
+
+/// A content of `len` bytes, different for each `tag`.
+fn content(tag: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(tag)).collect()
+}
+
+/// UPDATE BINARY of `data` at `offset` of file `f`; the status word.
+fn update_at<P: Platform>(c: &mut Card<P>, f: u16, offset: u16, data: &[u8]) -> u16 {
+    let mut body = vec![0x54, 0x02];
+    body.extend_from_slice(&offset.to_be_bytes());
+    body.extend_from_slice(&[0x53, 0x82]);
+    body.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    body.extend_from_slice(data);
+    let [hi, lo] = f.to_be_bytes();
+    txb(c, &apdu(0x00, 0xD7, hi, lo, &body)).1
+}
+
+/// VERIFY of PIN reference `p2` with `pin` (hex; empty: the status query).
+fn verify(c: &mut PcCard, p2: u8, pin: &str) -> u16 {
+    let pin = h(pin);
+    let mut v = vec![0x00, 0x20, 0x00, p2];
+    if !pin.is_empty() {
+        v.push(pin.len() as u8);
+        v.extend_from_slice(&pin);
+    }
+    txb(c, &v).1
+}
+
+/// The retries left of PIN reference `p2` from the VERIFY status query (no session open).
+fn retries(c: &mut PcCard, p2: u8) -> u8 {
+    match verify(c, p2, "") {
+        0x6983 => 0,
+        sw if sw & 0xFFF0 == 0x63C0 => (sw & 0xF) as u8,
+        sw => panic!("VERIFY status of {p2:02X}: {sw:04X}"),
+    }
+}
+
+/// Whether key `id` signs (ECDSA, hash given): a good signature under `public` (the point of the
+/// key's request), or 6A82. Anything else fails the test.
+fn key_signs(c: &mut PcCard, id: u8, public: &[u8]) -> bool {
+    let hash = [0x5A; 32];
+    let (sig, sw) = txb(c, &apdu(0x80, 0x68, id, 0x70, &hash));
+    match sw {
+        0x9000 => {
+            Curve::Secp256r1
+                .verify_ecdsa_prehash(public, &hash, &sig)
+                .expect("signature of the key");
+            true
+        }
+        0x6A82 => false,
+        sw => panic!("signing with key {id}: {sw:04X}"),
+    }
+}
+
+/// Whether the store holds file `f` (main store).
+fn has_file(c: &mut PcCard, f: u16) -> bool {
+    c.platform_mut().store().contains(f)
+}
+
+/// What a device was prepared with: its image and the public point of [`KEY`].
+struct Device {
+    image: Image,
+    public: Vec<u8>,
+}
+
+/// A device initialized with [`INIT`] plus `extra` TLVs, holding [`KEY`] (policy [`KEY_META`]) and
+/// [`DATA`]; `more` runs last with the user PIN verified.
+fn device(extra: &str, more: impl FnOnce(&mut PcCard)) -> Device {
+    let power = Power::new();
+    let mut c = fresh_on(RamPlatform::with_power(SEED, &power), extra);
+    login(&mut c);
+    more(&mut c);
+    let req = gen_ec(&mut c, KEY, Curve::Secp256r1, &h(KEY_META));
+    let public = public_point(&req, Curve::Secp256r1).to_vec();
+    assert_eq!(update_at(&mut c, DATA, 0, &content(1, 700)), 0x9000);
+    Device {
+        image: power_off(c),
+        public,
+    }
+}
+
+/// After a VERIFY: [`KEY`] signs under its policy only, [`DATA`] reads back as written.
+fn others_intact(c: &mut PcCard, d: &Device) {
+    assert!(key_signs(c, KEY, &d.public), "key {KEY} lost");
+    assert_eq!(fci_metadata(c, KEY), Some(h(KEY_META)), "policy of key {KEY}");
+    assert_eq!(
+        read_binary(c, DATA),
+        (content(1, 700), 0x9000),
+        "data object {DATA:04X}"
+    );
+}
+
+/// The state a check found after a cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    /// As before the command.
+    Old,
+    /// As after the command.
+    New,
+    /// Only for re-INITIALIZE: a wiped, uninitialized device (see `reinitialize`).
+    Blank,
+    /// Only for a new key: there, under exactly its policy, but without all of its public files
+    /// (PKCS#15 description, request), which are written after it (see `generate_into_a_free_slot`).
+    Bare,
+}
+
+/// A command under test: what runs before it in every boot (not cut), the command with the status
+/// word it answers without a cut, and the check that classifies a rebooted device (panicking on
+/// anything that is neither the old nor the new state).
+struct Case<'a> {
+    name: &'a str,
+    before: &'a Image,
+    prepare: &'a dyn Fn(&mut PcCard),
+    command: &'a dyn Fn(&mut PcCard) -> u16,
+    answer: u16,
+    check: &'a dyn Fn(&mut PcCard) -> Found,
+}
+
+/// Runs `case` once without a cut and once with a cut at each of its flash operations; returns the
+/// number of cut points. A cut run whose command still answered as without a cut must have reached
+/// the new state.
+fn every_cut(case: &Case<'_>) -> u64 {
+    let started = Instant::now();
+    let (mut c, _) = boot(case.before);
+    assert_eq!((case.check)(&mut c), Found::Old, "{}: the state before", case.name);
+
+    let (mut c, power) = boot(case.before);
+    (case.prepare)(&mut c);
+    let start = power.ops();
+    assert_eq!((case.command)(&mut c), case.answer, "{} without a cut", case.name);
+    let n = power.ops() - start;
+    assert!(n > 0, "{} writes nothing", case.name);
+    let (mut c, _) = boot(&power_off(c));
+    assert_eq!((case.check)(&mut c), Found::New, "{}: the state after", case.name);
+
+    let mut found = Vec::new();
+    for k in 0..n {
+        let (mut c, power) = boot(case.before);
+        (case.prepare)(&mut c);
+        power.cut_at(start + k, k);
+        let sw = (case.command)(&mut c);
+        assert!(
+            power.is_cut(),
+            "{}: no operation {k} of {n} (answer {sw:04X})",
+            case.name
+        );
+        let (mut c, _) = boot(&power_off(c));
+        let f = (case.check)(&mut c);
+        assert!(
+            sw != case.answer || f == Found::New,
+            "{}: cut at {k} of {n} answered {sw:04X} but left {f:?}",
+            case.name
+        );
+        found.push(f);
+    }
+    let count = |s| found.iter().filter(|f| **f == s).count();
+    eprintln!(
+        "{}: {n} cut points ({} old, {} new, {} blank, {} bare), {:.1?}",
+        case.name,
+        count(Found::Old),
+        count(Found::New),
+        count(Found::Blank),
+        count(Found::Bare),
+        started.elapsed()
+    );
+    n
+}
+
+fn nothing(_: &mut PcCard) {}
+
+/// The image of `img` after `f` ran on it.
+fn after(img: &Image, f: impl FnOnce(&mut PcCard)) -> Image {
+    let (mut c, _) = boot(img);
+    f(&mut c);
+    power_off(c)
+}
+
+fn log_in(c: &mut PcCard) {
+    assert_eq!(verify(c, 0x81, PIN), 0x9000, "VERIFY");
+}
+
+// ---------------------------------------------------------------------------------------------
+// INITIALIZE
+
+/// The first INITIALIZE: a blank device, or an initialized one with both PINs; never one PIN only.
+#[test]
+fn initialize_first_time() {
+    let before = Image::blank();
+    every_cut(&Case {
+        name: "INITIALIZE (first)",
+        before: &before,
+        prepare: &nothing,
+        command: &|c| tx(c, INIT).1,
+        answer: 0x9000,
+        check: &|c| {
+            let user = verify(c, 0x81, "");
+            let so = verify(c, 0x88, "");
+            if (user, so) == (0x6A88, 0x6A88) {
+                assert_eq!(tx(c, INIT).1, 0x9000, "INITIALIZE after the cut");
+                return Found::Old;
+            }
+            assert_eq!((user, so), (0x63C3, 0x63CF), "a half-initialized device");
+            assert_eq!(verify(c, 0x88, SO_PIN), 0x9000);
+            assert_eq!(verify(c, 0x81, PIN), 0x9000);
+            assert_eq!(read_binary(c, 0x2F02).1, 0x9000, "C_DevAut");
+            Found::New
+        },
+    });
+}
+
+/// Re-INITIALIZE (new user PIN, same SO-PIN) of a device with a key and a data object: the old
+/// device whole, the new one empty, or (between the wipe and the SO-PIN record, by design: the wipe
+/// is one atomic step that takes the SO-PIN record with it) an uninitialized device with nothing
+/// but its identity, which INITIALIZE takes again. Never a device whose new PIN opens old keys.
+#[test]
+fn reinitialize() {
+    let d = device("", nothing);
+    let init = init_apdu(&h("8106 313233343536"));
+    every_cut(&Case {
+        name: "INITIALIZE (again)",
+        before: &d.image,
+        prepare: &nothing,
+        command: &|c| txb(c, &init).1,
+        answer: 0x9000,
+        check: &|c| {
+            match (verify(c, 0x81, ""), verify(c, 0x88, "")) {
+                (0x6A88, 0x6A88) => {
+                    // Nothing of the old device's keys, objects or SO-PIN.
+                    let left: Vec<u16> = c.platform_mut().store().fids().collect();
+                    let old = |f: &u16| {
+                        !matches!(f, 0xCC00 | 0xC400 | 0xCE00)
+                            && (matches!(f >> 8, 0xCC | 0xCD | 0xD0 | 0xC4 | 0xC8 | 0xC9 | 0xCE) || *f == 0x1088)
+                    };
+                    assert!(!left.iter().any(old), "uninitialized device with files {left:04X?}");
+                    assert_eq!(txb(c, &init).1, 0x9000, "INITIALIZE after the cut");
+                    return Found::Blank;
+                }
+                // The check of the SO-PIN may have spent a retry it did not give back.
+                (0x63C3, 0x63CE | 0x63CF) => {}
+                other => panic!("half-initialized device: {other:04X?}"),
+            }
+            if verify(c, 0x81, PIN) == 0x9000 {
+                others_intact(c, &d);
+                assert_eq!(verify(c, 0x88, SO_PIN), 0x9000);
+                return Found::Old;
+            }
+            assert_eq!(verify(c, 0x81, NEW_PIN), 0x9000, "neither PIN works");
+            assert_eq!(verify(c, 0x88, SO_PIN), 0x9000);
+            assert!(!key_signs(c, KEY, &d.public), "old key under the new PIN");
+            assert_eq!(read_binary(c, DATA).1, 0x6A82, "old data under the new PIN");
+            assert_eq!(tx(c, "8058000000").0, h("CC00"), "keys of the new device");
+            Found::New
+        },
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// PINs
+
+/// Exactly one of `old` and `new` verifies (PIN reference `p2`); which one.
+fn which_pin(c: &mut PcCard, p2: u8, old: &str, new: &str) -> Found {
+    let with_old = verify(c, p2, old) == 0x9000;
+    let with_new = verify(c, p2, new) == 0x9000;
+    assert!(
+        with_old != with_new,
+        "old PIN works: {with_old}, new PIN works: {with_new}"
+    );
+    if with_old { Found::Old } else { Found::New }
+}
+
+#[test]
+fn change_user_pin() {
+    let d = device("", nothing);
+    let change = format!("00240081 0C {PIN} {NEW_PIN}");
+    every_cut(&Case {
+        name: "CHANGE REFERENCE DATA (user)",
+        before: &d.image,
+        prepare: &nothing,
+        command: &|c| tx(c, &change).1,
+        answer: 0x9000,
+        check: &|c| {
+            // The check of the old PIN may have spent a retry it did not give back; no more.
+            assert!((2..=3).contains(&retries(c, 0x81)));
+            let f = which_pin(c, 0x81, PIN, NEW_PIN);
+            let pin = if f == Found::Old { PIN } else { NEW_PIN };
+            assert_eq!(verify(c, 0x81, pin), 0x9000);
+            others_intact(c, &d);
+            f
+        },
+    });
+}
+
+#[test]
+fn change_so_pin() {
+    let d = device("", nothing);
+    let change = format!("00240088 10 {SO_PIN} {NEW_SO_PIN}");
+    every_cut(&Case {
+        name: "CHANGE REFERENCE DATA (SO)",
+        before: &d.image,
+        prepare: &nothing,
+        command: &|c| tx(c, &change).1,
+        answer: 0x9000,
+        check: &|c| {
+            assert!((14..=15).contains(&retries(c, 0x88)));
+            let f = which_pin(c, 0x88, SO_PIN, NEW_SO_PIN);
+            // The MKEK the SO-PIN record holds is the one the keys are sealed under: RESET RETRY
+            // COUNTER with the working SO-PIN sets a user PIN that opens the keys.
+            let so = if f == Found::Old { SO_PIN } else { NEW_SO_PIN };
+            assert_eq!(tx(c, &format!("002C0081 0E {so} {NEW_PIN}")).1, 0x9000);
+            assert_eq!(verify(c, 0x81, NEW_PIN), 0x9000);
+            others_intact(c, &d);
+            f
+        },
+    });
+}
+
+/// RESET RETRY COUNTER with a new PIN, of a user PIN with a retry spent: the old PIN with the
+/// retries it had, or the new PIN (whose counter may still be the old one: never more than `max`).
+#[test]
+fn reset_retry_counter_with_new_pin() {
+    let d = device("", nothing);
+    let before = after(&d.image, |c| assert_eq!(verify(c, 0x81, WRONG_PIN), 0x63C2));
+    let reset = format!("002C0081 0E {SO_PIN} {NEW_PIN}");
+    every_cut(&Case {
+        name: "RESET RETRY COUNTER (new PIN)",
+        before: &before,
+        prepare: &nothing,
+        command: &|c| tx(c, &reset).1,
+        answer: 0x9000,
+        check: &|c| {
+            let left = retries(c, 0x81);
+            assert!((14..=15).contains(&retries(c, 0x88)), "SO retries");
+            // Try the new PIN first: in the old state that costs the old PIN a retry it can afford.
+            let f = if verify(c, 0x81, NEW_PIN) == 0x9000 {
+                assert!((2..=3).contains(&left), "new PIN with {left} retries");
+                assert_ne!(verify(c, 0x81, PIN), 0x9000, "old PIN too");
+                assert_eq!(verify(c, 0x81, NEW_PIN), 0x9000);
+                Found::New
+            } else {
+                assert!(left <= 2, "old PIN with {left} retries: a retry came back");
+                assert_eq!(verify(c, 0x81, PIN), 0x9000, "neither PIN works");
+                Found::Old
+            };
+            others_intact(c, &d);
+            f
+        },
+    });
+}
+
+/// RESET RETRY COUNTER without a new PIN (options 0021) of a blocked user PIN: still blocked, or
+/// unblocked with all its retries; the PIN works once unblocked.
+#[test]
+fn reset_retry_counter_only() {
+    let d = device("80020021", nothing);
+    let before = after(&d.image, |c| {
+        for sw in [0x63C2, 0x63C1, 0x6983] {
+            assert_eq!(verify(c, 0x81, WRONG_PIN), sw);
+        }
+    });
+    let reset = format!("002C0181 08 {SO_PIN}");
+    every_cut(&Case {
+        name: "RESET RETRY COUNTER (only)",
+        before: &before,
+        prepare: &nothing,
+        command: &|c| tx(c, &reset).1,
+        answer: 0x9000,
+        check: &|c| {
+            assert!((14..=15).contains(&retries(c, 0x88)), "SO retries");
+            match retries(c, 0x81) {
+                0 => {
+                    assert_eq!(verify(c, 0x81, PIN), 0x6983, "blocked PIN verified");
+                    Found::Old
+                }
+                3 => {
+                    log_in(c);
+                    others_intact(c, &d);
+                    Found::New
+                }
+                n => panic!("{n} retries after a reset cut short"),
+            }
+        },
+    });
+}
+
+/// A wrong VERIFY: the retry is spent (durably, before the answer) or the guess was never
+/// compared. Its only answer, 63C2, must never come with the retry given back.
+#[test]
+fn verify_wrong_pin() {
+    let d = device("", nothing);
+    every_cut(&Case {
+        name: "VERIFY (wrong PIN)",
+        before: &d.image,
+        prepare: &nothing,
+        command: &|c| verify(c, 0x81, WRONG_PIN),
+        answer: 0x63C2,
+        check: &|c| {
+            let f = match retries(c, 0x81) {
+                3 => Found::Old,
+                2 => Found::New,
+                n => panic!("{n} retries"),
+            };
+            log_in(c);
+            others_intact(c, &d);
+            f
+        },
+    });
+}
+
+/// A right VERIFY of a PIN with a retry spent: the counter goes down before the comparison and
+/// back to the maximum after it; a cut never leaves more than before unless the PIN was right.
+#[test]
+fn verify_right_pin_restores_the_counter() {
+    let d = device("", nothing);
+    let before = after(&d.image, |c| assert_eq!(verify(c, 0x81, WRONG_PIN), 0x63C2));
+    every_cut(&Case {
+        name: "VERIFY (right PIN)",
+        before: &before,
+        prepare: &nothing,
+        command: &|c| verify(c, 0x81, PIN),
+        answer: 0x9000,
+        check: &|c| {
+            let f = match retries(c, 0x81) {
+                1 | 2 => Found::Old,
+                3 => Found::New,
+                n => panic!("{n} retries"),
+            };
+            log_in(c);
+            others_intact(c, &d);
+            f
+        },
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files and keys
+
+/// DELETE FILE of a key with a policy: the key with its policy, or no key at all.
+#[test]
+fn delete_key() {
+    let d = device("", nothing);
+    let data = content(1, 700);
+    every_cut(&Case {
+        name: "DELETE FILE (key)",
+        before: &d.image,
+        prepare: &log_in,
+        command: &|c| tx(c, "00E40000 02 CC01").1,
+        answer: 0x9000,
+        check: &|c| {
+            log_in(c);
+            assert_eq!(read_binary(c, DATA), (data.clone(), 0x9000));
+            if key_signs(c, KEY, &d.public) {
+                assert_eq!(fci_metadata(c, KEY), Some(h(KEY_META)), "key under another policy");
+                let sw = txb(c, &apdu(0x80, 0x68, KEY, 0x73, b"message")).1;
+                assert_eq!(sw, 0x6985, "algorithm outside the policy");
+                return Found::Old;
+            }
+            assert_eq!(txb(c, &select_apdu(0xCC01)).1, 0x6A82);
+            Found::New
+        },
+    });
+}
+
+/// DELETE FILE of a data object: there as it was, or gone.
+#[test]
+fn delete_data_object() {
+    let d = device("", nothing);
+    every_cut(&Case {
+        name: "DELETE FILE (data object)",
+        before: &d.image,
+        prepare: &log_in,
+        command: &|c| tx(c, "00E40000 02 CD01").1,
+        answer: 0x9000,
+        check: &|c| {
+            log_in(c);
+            assert!(key_signs(c, KEY, &d.public));
+            match read_binary(c, DATA) {
+                (v, 0x9000) => {
+                    assert_eq!(v, content(1, 700));
+                    Found::Old
+                }
+                (_, 0x6A82) => Found::New,
+                (_, sw) => panic!("READ BINARY: {sw:04X}"),
+            }
+        },
+    });
+}
+
+/// UPDATE BINARY of file `f` at `offset`: `f` holds `old` (`None`: absent) or `new`.
+fn update_case(name: &str, f: u16, offset: u16, chunk: &[u8], old: Option<Vec<u8>>, new: Vec<u8>) {
+    let d = device("", nothing);
+    let before = match &old {
+        Some(v) if f != DATA => after(&d.image, |c| {
+            log_in(c);
+            assert_eq!(update_at(c, f, 0, v), 0x9000);
+        }),
+        _ => d.image.clone(),
+    };
+    every_cut(&Case {
+        name,
+        before: &before,
+        prepare: &log_in,
+        command: &|c| update_at(c, f, offset, chunk),
+        answer: 0x9000,
+        check: &|c| {
+            log_in(c);
+            assert!(key_signs(c, KEY, &d.public));
+            let (v, sw) = read_binary(c, f);
+            let found = match sw {
+                0x6A82 if old.is_none() => Found::Old,
+                0x9000 if Some(&v) == old.as_ref() => Found::Old,
+                0x9000 if v == new => Found::New,
+                _ => panic!("{name}: {f:04X} holds {} bytes, {sw:04X}", v.len()),
+            };
+            if f != DATA {
+                assert_eq!(read_binary(c, DATA), (content(1, 700), 0x9000));
+            }
+            found
+        },
+    });
+}
+
+#[test]
+fn update_binary_new_object() {
+    let new = content(2, 1500);
+    update_case("UPDATE BINARY (new)", 0xCD02, 0, &new.clone(), None, new);
+}
+
+#[test]
+fn update_binary_replace() {
+    let new = content(3, 900);
+    update_case(
+        "UPDATE BINARY (replace)",
+        DATA,
+        0,
+        &new.clone(),
+        Some(content(1, 700)),
+        new,
+    );
+}
+
+/// The second chunk of a chunked write (at an offset inside the file, growing it).
+#[test]
+fn update_binary_chunk_at_offset() {
+    let old = content(1, 700);
+    let chunk = content(4, 500);
+    let mut new = old[..600].to_vec();
+    new.extend_from_slice(&chunk);
+    update_case("UPDATE BINARY (offset 600)", DATA, 600, &chunk, Some(old), new);
+}
+
+/// GENERATE ASYMMETRIC KEY PAIR into a free slot: the key with its policy, PKCS#15 description and
+/// request, or no key. Two in-between states are accepted as today's order makes them (keys.rs
+/// `install_key`; issue 10 item 3 reorders key updates, then this test tightens): the policy
+/// without the key (harmless: the next key in the slot writes its own), and the key under exactly
+/// its policy without its description or request (usable, but hidden from PKCS#15 hosts until
+/// they are written).
+#[test]
+fn generate_into_a_free_slot() {
+    let d = device("", nothing);
+    let id = 2;
+    let gen_apdu = apdu(
+        0x00,
+        0x46,
+        id,
+        0x00,
+        &keygen_data(&ec_template(Curve::Secp256r1), &h(KEY_META)),
+    );
+    // Generation is deterministic from the boot on: the key every run makes.
+    let (mut c, _) = boot(&d.image);
+    log_in(&mut c);
+    let (req, sw) = txb(&mut c, &gen_apdu);
+    assert_eq!(sw, 0x9000);
+    let public = public_point(&req, Curve::Secp256r1).to_vec();
+    let files = [0xCC02, 0xD002, 0xC402, 0xCE02];
+    every_cut(&Case {
+        name: "GENERATE (free slot)",
+        before: &d.image,
+        prepare: &log_in,
+        command: &|c| txb(c, &gen_apdu).1,
+        answer: 0x9000,
+        check: &|c| {
+            log_in(c);
+            others_intact(c, &d);
+            let present: Vec<bool> = files.iter().map(|f| has_file(c, *f)).collect();
+            if key_signs(c, id, &public) {
+                assert_eq!(fci_metadata(c, id), Some(h(KEY_META)), "key under another policy");
+                // The request (CE02) comes after the description (C402), which comes after the key.
+                return match present[..] {
+                    [true, true, true, true] => Found::New,
+                    [true, true, true, false] | [true, true, false, false] => Found::Bare,
+                    _ => panic!("files of the new key: {present:?}"),
+                };
+            }
+            // The policy (D002) is written before the key (keys.rs `install_key`, for an occupied
+            // slot): a cut between leaves it without a key, harmless (the next key in the slot
+            // writes its own). Issue 10 item 3 reorders key updates; then `[false; 4]`.
+            assert_eq!(
+                present[..],
+                [false, present[1], false, false],
+                "a key that is not there left files"
+            );
+            Found::Old
+        },
+    });
+}
+
+/// KEY DOMAIN share import (80 52 00 00) of the one share of domain 0: no share and no DKEK, or
+/// the DKEK whose check value is the share's, with which keys wrap.
+#[test]
+fn import_dkek_share() {
+    let d = device("920101", nothing);
+    let share = sha256(&[b"power cut share"]);
+    let mut import = vec![0x80, 0x52, 0x00, 0x00, 32];
+    import.extend_from_slice(&share);
+    import.push(0);
+    every_cut(&Case {
+        name: "IMPORT DKEK share",
+        before: &d.image,
+        prepare: &log_in,
+        command: &|c| txb(c, &import).1,
+        answer: 0x9000,
+        check: &|c| {
+            log_in(c);
+            others_intact(c, &d);
+            let (status, sw) = domain(c, 0);
+            assert_eq!(sw, 0x9000);
+            match status[..2] {
+                [1, 1] => {
+                    assert_eq!(txb(c, &wrap_apdu(KEY)).1, 0x6A88, "WRAP without a DKEK");
+                    Found::Old
+                }
+                [1, 0] => {
+                    assert_eq!(status[2..], kcv(&share), "KCV");
+                    assert_eq!(wrapped(c, KEY)[..8], kcv(&share), "blob KCV");
+                    Found::New
+                }
+                _ => panic!("domain status {}", hex::encode(&status)),
+            }
+        },
+    });
+}
+
+/// UNWRAP KEY of [`KEY`]'s blob into a free slot: the key with the blob's policy, or nothing of it.
+#[test]
+fn unwrap_into_a_free_slot() {
+    let share = sha256(&[b"power cut share"]);
+    let d = device("920101", |c| {
+        let mut import = vec![0x80, 0x52, 0x00, 0x00, 32];
+        import.extend_from_slice(&share);
+        import.push(0);
+        assert_eq!(txb(c, &import).1, 0x9000);
+    });
+    let id = 5;
+    let (mut c, _) = boot(&d.image);
+    log_in(&mut c);
+    let blob = wrapped(&mut c, KEY);
+    unwrap(&mut c, id, &blob);
+    let meta = fci_metadata(&mut c, id);
+    let files = [0xCC05, 0xC405];
+    every_cut(&Case {
+        name: "UNWRAP KEY (free slot)",
+        before: &d.image,
+        prepare: &log_in,
+        command: &|c| txb(c, &unwrap_apdu(id, &blob)).1,
+        answer: 0x9000,
+        check: &|c| {
+            log_in(c);
+            others_intact(c, &d);
+            let present: Vec<bool> = files.iter().map(|f| has_file(c, *f)).collect();
+            if key_signs(c, id, &d.public) {
+                assert_eq!(fci_metadata(c, id), meta, "key under another policy");
+                return if present[1] { Found::New } else { Found::Bare };
+            }
+            // Its policy may be there without it (see `generate_into_a_free_slot`).
+            assert_eq!(present, [false; 2], "a key that is not there left files");
+            Found::Old
+        },
+    });
+}
