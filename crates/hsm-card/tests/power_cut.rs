@@ -183,6 +183,7 @@ enum Found {
 /// A command under test: what runs before it in every boot (not cut), the command with the status
 /// word it answers without a cut, and the check that classifies a rebooted device (panicking on
 /// anything that is neither the old nor the new state).
+#[derive(Clone, Copy)]
 struct Case<'a> {
     name: &'a str,
     before: &'a Image,
@@ -242,6 +243,76 @@ fn every_cut(case: &Case<'_>) -> u64 {
     n
 }
 
+/// Where a cut run's command finds garbage collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gc {
+    /// Nowhere: a young device whose log has free sectors.
+    No,
+    /// In the main store: its log has wrapped, and the command needs a new sector.
+    Main,
+    /// In the counters store, likewise.
+    Counters,
+}
+
+/// Sectors erased since mount in the main store (or the counters store).
+fn erased(c: &mut PcCard, counters: bool) -> u64 {
+    let p = c.platform_mut();
+    let store = if counters { p.counters() } else { p.store() };
+    store.stats().sectors_erased
+}
+
+/// [`every_cut`] on `case.before`, or on it worn until the command (without a cut) runs a
+/// garbage-collection step in the store `gc` names.
+fn run(gc: Gc, case: &Case<'_>) -> u64 {
+    if gc == Gc::No {
+        return every_cut(case);
+    }
+    let counters = gc == Gc::Counters;
+    // One small change of the store: a data object rewritten, or the retry counter spent and
+    // restored (three records: an odd count, so that a one-record command meets every offset).
+    let step = |c: &mut PcCard, i: usize| {
+        if counters {
+            assert_eq!(verify(c, 0x81, WRONG_PIN), 0x63C2);
+        }
+        log_in(c);
+        if !counters {
+            assert_eq!(update_at(c, 0xCD0E, 0, &content(i as u8, 500)), 0x9000);
+        }
+    };
+    // Until the log has wrapped: garbage collection has run once.
+    let (mut worn, _) = boot(case.before);
+    for i in 0.. {
+        step(&mut worn, i);
+        if !counters {
+            assert_eq!(update_at(&mut worn, 0xCD0F, 0, &content(i as u8, 4000)), 0x9000);
+        }
+        if erased(&mut worn, counters) > 0 {
+            break;
+        }
+    }
+    for i in 0..1000 {
+        let p = worn.platform_mut();
+        let img = Image {
+            main: p.store().flash_mut().inner().clone(),
+            counters: p.counters().flash_mut().inner().clone(),
+        };
+        let (mut c, _) = boot(&img);
+        (case.prepare)(&mut c);
+        let before = erased(&mut c, counters);
+        assert_eq!((case.command)(&mut c), case.answer, "{} on a worn device", case.name);
+        if erased(&mut c, counters) > before {
+            let name = format!("{} during {gc:?} garbage collection", case.name);
+            return every_cut(&Case {
+                name: &name,
+                before: &img,
+                ..*case
+            });
+        }
+        step(&mut worn, i);
+    }
+    panic!("{}: no garbage collection", case.name);
+}
+
 fn nothing(_: &mut PcCard) {}
 
 /// The image of `img` after `f` ran on it.
@@ -259,75 +330,79 @@ fn log_in(c: &mut PcCard) {
 // INITIALIZE
 
 /// The first INITIALIZE: a blank device, or an initialized one with both PINs; never one PIN only.
-#[test]
-fn initialize_first_time() {
+fn initialize_first_time_on(gc: Gc) {
     let before = Image::blank();
-    every_cut(&Case {
-        name: "INITIALIZE (first)",
-        before: &before,
-        prepare: &nothing,
-        command: &|c| tx(c, INIT).1,
-        answer: 0x9000,
-        check: &|c| {
-            let user = verify(c, 0x81, "");
-            let so = verify(c, 0x88, "");
-            if (user, so) == (0x6A88, 0x6A88) {
-                assert_eq!(tx(c, INIT).1, 0x9000, "INITIALIZE after the cut");
-                return Found::Old;
-            }
-            assert_eq!((user, so), (0x63C3, 0x63CF), "a half-initialized device");
-            assert_eq!(verify(c, 0x88, SO_PIN), 0x9000);
-            assert_eq!(verify(c, 0x81, PIN), 0x9000);
-            assert_eq!(read_binary(c, 0x2F02).1, 0x9000, "C_DevAut");
-            Found::New
+    run(
+        gc,
+        &Case {
+            name: "INITIALIZE (first)",
+            before: &before,
+            prepare: &nothing,
+            command: &|c| tx(c, INIT).1,
+            answer: 0x9000,
+            check: &|c| {
+                let user = verify(c, 0x81, "");
+                let so = verify(c, 0x88, "");
+                if (user, so) == (0x6A88, 0x6A88) {
+                    assert_eq!(tx(c, INIT).1, 0x9000, "INITIALIZE after the cut");
+                    return Found::Old;
+                }
+                assert_eq!((user, so), (0x63C3, 0x63CF), "a half-initialized device");
+                assert_eq!(verify(c, 0x88, SO_PIN), 0x9000);
+                assert_eq!(verify(c, 0x81, PIN), 0x9000);
+                assert_eq!(read_binary(c, 0x2F02).1, 0x9000, "C_DevAut");
+                Found::New
+            },
         },
-    });
+    );
 }
 
 /// Re-INITIALIZE (new user PIN, same SO-PIN) of a device with a key and a data object: the old
 /// device whole, the new one empty, or (between the wipe and the SO-PIN record, by design: the wipe
 /// is one atomic step that takes the SO-PIN record with it) an uninitialized device with nothing
 /// but its identity, which INITIALIZE takes again. Never a device whose new PIN opens old keys.
-#[test]
-fn reinitialize() {
+fn reinitialize_on(gc: Gc) {
     let d = device("", nothing);
     let init = init_apdu(&h("8106 313233343536"));
-    every_cut(&Case {
-        name: "INITIALIZE (again)",
-        before: &d.image,
-        prepare: &nothing,
-        command: &|c| txb(c, &init).1,
-        answer: 0x9000,
-        check: &|c| {
-            match (verify(c, 0x81, ""), verify(c, 0x88, "")) {
-                (0x6A88, 0x6A88) => {
-                    // Nothing of the old device's keys, objects or SO-PIN.
-                    let left: Vec<u16> = c.platform_mut().store().fids().collect();
-                    let old = |f: &u16| {
-                        !matches!(f, 0xCC00 | 0xC400 | 0xCE00)
-                            && (matches!(f >> 8, 0xCC | 0xCD | 0xD0 | 0xC4 | 0xC8 | 0xC9 | 0xCE) || *f == 0x1088)
-                    };
-                    assert!(!left.iter().any(old), "uninitialized device with files {left:04X?}");
-                    assert_eq!(txb(c, &init).1, 0x9000, "INITIALIZE after the cut");
-                    return Found::Blank;
+    run(
+        gc,
+        &Case {
+            name: "INITIALIZE (again)",
+            before: &d.image,
+            prepare: &nothing,
+            command: &|c| txb(c, &init).1,
+            answer: 0x9000,
+            check: &|c| {
+                match (verify(c, 0x81, ""), verify(c, 0x88, "")) {
+                    (0x6A88, 0x6A88) => {
+                        // Nothing of the old device's keys, objects or SO-PIN.
+                        let left: Vec<u16> = c.platform_mut().store().fids().collect();
+                        let old = |f: &u16| {
+                            !matches!(f, 0xCC00 | 0xC400 | 0xCE00)
+                                && (matches!(f >> 8, 0xCC | 0xCD | 0xD0 | 0xC4 | 0xC8 | 0xC9 | 0xCE) || *f == 0x1088)
+                        };
+                        assert!(!left.iter().any(old), "uninitialized device with files {left:04X?}");
+                        assert_eq!(txb(c, &init).1, 0x9000, "INITIALIZE after the cut");
+                        return Found::Blank;
+                    }
+                    // The check of the SO-PIN may have spent a retry it did not give back.
+                    (0x63C3, 0x63CE | 0x63CF) => {}
+                    other => panic!("half-initialized device: {other:04X?}"),
                 }
-                // The check of the SO-PIN may have spent a retry it did not give back.
-                (0x63C3, 0x63CE | 0x63CF) => {}
-                other => panic!("half-initialized device: {other:04X?}"),
-            }
-            if verify(c, 0x81, PIN) == 0x9000 {
-                others_intact(c, &d);
+                if verify(c, 0x81, PIN) == 0x9000 {
+                    others_intact(c, &d);
+                    assert_eq!(verify(c, 0x88, SO_PIN), 0x9000);
+                    return Found::Old;
+                }
+                assert_eq!(verify(c, 0x81, NEW_PIN), 0x9000, "neither PIN works");
                 assert_eq!(verify(c, 0x88, SO_PIN), 0x9000);
-                return Found::Old;
-            }
-            assert_eq!(verify(c, 0x81, NEW_PIN), 0x9000, "neither PIN works");
-            assert_eq!(verify(c, 0x88, SO_PIN), 0x9000);
-            assert!(!key_signs(c, KEY, &d.public), "old key under the new PIN");
-            assert_eq!(read_binary(c, DATA).1, 0x6A82, "old data under the new PIN");
-            assert_eq!(tx(c, "8058000000").0, h("CC00"), "keys of the new device");
-            Found::New
+                assert!(!key_signs(c, KEY, &d.public), "old key under the new PIN");
+                assert_eq!(read_binary(c, DATA).1, 0x6A82, "old data under the new PIN");
+                assert_eq!(tx(c, "8058000000").0, h("CC00"), "keys of the new device");
+                Found::New
+            },
         },
-    });
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,89 +419,94 @@ fn which_pin(c: &mut PcCard, p2: u8, old: &str, new: &str) -> Found {
     if with_old { Found::Old } else { Found::New }
 }
 
-#[test]
-fn change_user_pin() {
+fn change_user_pin_on(gc: Gc) {
     let d = device("", nothing);
     let change = format!("00240081 0C {PIN} {NEW_PIN}");
-    every_cut(&Case {
-        name: "CHANGE REFERENCE DATA (user)",
-        before: &d.image,
-        prepare: &nothing,
-        command: &|c| tx(c, &change).1,
-        answer: 0x9000,
-        check: &|c| {
-            // The check of the old PIN may have spent a retry it did not give back; no more.
-            assert!((2..=3).contains(&retries(c, 0x81)));
-            let f = which_pin(c, 0x81, PIN, NEW_PIN);
-            let pin = if f == Found::Old { PIN } else { NEW_PIN };
-            assert_eq!(verify(c, 0x81, pin), 0x9000);
-            others_intact(c, &d);
-            f
+    run(
+        gc,
+        &Case {
+            name: "CHANGE REFERENCE DATA (user)",
+            before: &d.image,
+            prepare: &nothing,
+            command: &|c| tx(c, &change).1,
+            answer: 0x9000,
+            check: &|c| {
+                // The check of the old PIN may have spent a retry it did not give back; no more.
+                assert!((2..=3).contains(&retries(c, 0x81)));
+                let f = which_pin(c, 0x81, PIN, NEW_PIN);
+                let pin = if f == Found::Old { PIN } else { NEW_PIN };
+                assert_eq!(verify(c, 0x81, pin), 0x9000);
+                others_intact(c, &d);
+                f
+            },
         },
-    });
+    );
 }
 
-#[test]
-fn change_so_pin() {
+fn change_so_pin_on(gc: Gc) {
     let d = device("", nothing);
     let change = format!("00240088 10 {SO_PIN} {NEW_SO_PIN}");
-    every_cut(&Case {
-        name: "CHANGE REFERENCE DATA (SO)",
-        before: &d.image,
-        prepare: &nothing,
-        command: &|c| tx(c, &change).1,
-        answer: 0x9000,
-        check: &|c| {
-            assert!((14..=15).contains(&retries(c, 0x88)));
-            let f = which_pin(c, 0x88, SO_PIN, NEW_SO_PIN);
-            // The MKEK the SO-PIN record holds is the one the keys are sealed under: RESET RETRY
-            // COUNTER with the working SO-PIN sets a user PIN that opens the keys.
-            let so = if f == Found::Old { SO_PIN } else { NEW_SO_PIN };
-            assert_eq!(tx(c, &format!("002C0081 0E {so} {NEW_PIN}")).1, 0x9000);
-            assert_eq!(verify(c, 0x81, NEW_PIN), 0x9000);
-            others_intact(c, &d);
-            f
+    run(
+        gc,
+        &Case {
+            name: "CHANGE REFERENCE DATA (SO)",
+            before: &d.image,
+            prepare: &nothing,
+            command: &|c| tx(c, &change).1,
+            answer: 0x9000,
+            check: &|c| {
+                assert!((14..=15).contains(&retries(c, 0x88)));
+                let f = which_pin(c, 0x88, SO_PIN, NEW_SO_PIN);
+                // The MKEK the SO-PIN record holds is the one the keys are sealed under: RESET RETRY
+                // COUNTER with the working SO-PIN sets a user PIN that opens the keys.
+                let so = if f == Found::Old { SO_PIN } else { NEW_SO_PIN };
+                assert_eq!(tx(c, &format!("002C0081 0E {so} {NEW_PIN}")).1, 0x9000);
+                assert_eq!(verify(c, 0x81, NEW_PIN), 0x9000);
+                others_intact(c, &d);
+                f
+            },
         },
-    });
+    );
 }
 
 /// RESET RETRY COUNTER with a new PIN, of a user PIN with a retry spent: the old PIN with the
 /// retries it had, or the new PIN (whose counter may still be the old one: never more than `max`).
-#[test]
-fn reset_retry_counter_with_new_pin() {
+fn reset_retry_counter_with_new_pin_on(gc: Gc) {
     let d = device("", nothing);
     let before = after(&d.image, |c| assert_eq!(verify(c, 0x81, WRONG_PIN), 0x63C2));
     let reset = format!("002C0081 0E {SO_PIN} {NEW_PIN}");
-    every_cut(&Case {
-        name: "RESET RETRY COUNTER (new PIN)",
-        before: &before,
-        prepare: &nothing,
-        command: &|c| tx(c, &reset).1,
-        answer: 0x9000,
-        check: &|c| {
-            let left = retries(c, 0x81);
-            assert!((14..=15).contains(&retries(c, 0x88)), "SO retries");
-            // Try the new PIN first: in the old state that costs the old PIN a retry it can afford.
-            let f = if verify(c, 0x81, NEW_PIN) == 0x9000 {
-                assert!((2..=3).contains(&left), "new PIN with {left} retries");
-                assert_ne!(verify(c, 0x81, PIN), 0x9000, "old PIN too");
-                assert_eq!(verify(c, 0x81, NEW_PIN), 0x9000);
-                Found::New
-            } else {
-                assert!(left <= 2, "old PIN with {left} retries: a retry came back");
-                assert_eq!(verify(c, 0x81, PIN), 0x9000, "neither PIN works");
-                Found::Old
-            };
-            others_intact(c, &d);
-            f
+    run(
+        gc,
+        &Case {
+            name: "RESET RETRY COUNTER (new PIN)",
+            before: &before,
+            prepare: &nothing,
+            command: &|c| tx(c, &reset).1,
+            answer: 0x9000,
+            check: &|c| {
+                let left = retries(c, 0x81);
+                assert!((14..=15).contains(&retries(c, 0x88)), "SO retries");
+                // Try the new PIN first: in the old state that costs the old PIN a retry it can afford.
+                let f = if verify(c, 0x81, NEW_PIN) == 0x9000 {
+                    assert!((2..=3).contains(&left), "new PIN with {left} retries");
+                    assert_ne!(verify(c, 0x81, PIN), 0x9000, "old PIN too");
+                    assert_eq!(verify(c, 0x81, NEW_PIN), 0x9000);
+                    Found::New
+                } else {
+                    assert!(left <= 2, "old PIN with {left} retries: a retry came back");
+                    assert_eq!(verify(c, 0x81, PIN), 0x9000, "neither PIN works");
+                    Found::Old
+                };
+                others_intact(c, &d);
+                f
+            },
         },
-    });
+    );
 }
 
 /// RESET RETRY COUNTER without a new PIN (options 0021) of a blocked user PIN: still blocked, or
 /// unblocked with all its retries; the PIN works once unblocked.
-#[test]
-fn reset_retry_counter_only() {
+fn reset_retry_counter_only_on(gc: Gc) {
     let d = device("80020021", nothing);
     let before = after(&d.image, |c| {
         for sw in [0x63C2, 0x63C1, 0x6983] {
@@ -434,135 +514,146 @@ fn reset_retry_counter_only() {
         }
     });
     let reset = format!("002C0181 08 {SO_PIN}");
-    every_cut(&Case {
-        name: "RESET RETRY COUNTER (only)",
-        before: &before,
-        prepare: &nothing,
-        command: &|c| tx(c, &reset).1,
-        answer: 0x9000,
-        check: &|c| {
-            assert!((14..=15).contains(&retries(c, 0x88)), "SO retries");
-            match retries(c, 0x81) {
-                0 => {
-                    assert_eq!(verify(c, 0x81, PIN), 0x6983, "blocked PIN verified");
-                    Found::Old
+    run(
+        gc,
+        &Case {
+            name: "RESET RETRY COUNTER (only)",
+            before: &before,
+            prepare: &nothing,
+            command: &|c| tx(c, &reset).1,
+            answer: 0x9000,
+            check: &|c| {
+                assert!((14..=15).contains(&retries(c, 0x88)), "SO retries");
+                match retries(c, 0x81) {
+                    0 => {
+                        assert_eq!(verify(c, 0x81, PIN), 0x6983, "blocked PIN verified");
+                        Found::Old
+                    }
+                    3 => {
+                        log_in(c);
+                        others_intact(c, &d);
+                        Found::New
+                    }
+                    n => panic!("{n} retries after a reset cut short"),
                 }
-                3 => {
-                    log_in(c);
-                    others_intact(c, &d);
-                    Found::New
-                }
-                n => panic!("{n} retries after a reset cut short"),
-            }
+            },
         },
-    });
+    );
 }
 
 /// A wrong VERIFY: the retry is spent (durably, before the answer) or the guess was never
 /// compared. Its only answer, 63C2, must never come with the retry given back.
-#[test]
-fn verify_wrong_pin() {
+fn verify_wrong_pin_on(gc: Gc) {
     let d = device("", nothing);
-    every_cut(&Case {
-        name: "VERIFY (wrong PIN)",
-        before: &d.image,
-        prepare: &nothing,
-        command: &|c| verify(c, 0x81, WRONG_PIN),
-        answer: 0x63C2,
-        check: &|c| {
-            let f = match retries(c, 0x81) {
-                3 => Found::Old,
-                2 => Found::New,
-                n => panic!("{n} retries"),
-            };
-            log_in(c);
-            others_intact(c, &d);
-            f
+    run(
+        gc,
+        &Case {
+            name: "VERIFY (wrong PIN)",
+            before: &d.image,
+            prepare: &nothing,
+            command: &|c| verify(c, 0x81, WRONG_PIN),
+            answer: 0x63C2,
+            check: &|c| {
+                let f = match retries(c, 0x81) {
+                    3 => Found::Old,
+                    2 => Found::New,
+                    n => panic!("{n} retries"),
+                };
+                log_in(c);
+                others_intact(c, &d);
+                f
+            },
         },
-    });
+    );
 }
 
 /// A right VERIFY of a PIN with a retry spent: the counter goes down before the comparison and
 /// back to the maximum after it; a cut never leaves more than before unless the PIN was right.
-#[test]
-fn verify_right_pin_restores_the_counter() {
+fn verify_right_pin_restores_the_counter_on(gc: Gc) {
     let d = device("", nothing);
     let before = after(&d.image, |c| assert_eq!(verify(c, 0x81, WRONG_PIN), 0x63C2));
-    every_cut(&Case {
-        name: "VERIFY (right PIN)",
-        before: &before,
-        prepare: &nothing,
-        command: &|c| verify(c, 0x81, PIN),
-        answer: 0x9000,
-        check: &|c| {
-            let f = match retries(c, 0x81) {
-                1 | 2 => Found::Old,
-                3 => Found::New,
-                n => panic!("{n} retries"),
-            };
-            log_in(c);
-            others_intact(c, &d);
-            f
+    run(
+        gc,
+        &Case {
+            name: "VERIFY (right PIN)",
+            before: &before,
+            prepare: &nothing,
+            command: &|c| verify(c, 0x81, PIN),
+            answer: 0x9000,
+            check: &|c| {
+                let f = match retries(c, 0x81) {
+                    1 | 2 => Found::Old,
+                    3 => Found::New,
+                    n => panic!("{n} retries"),
+                };
+                log_in(c);
+                others_intact(c, &d);
+                f
+            },
         },
-    });
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Files and keys
 
 /// DELETE FILE of a key with a policy: the key with its policy, or no key at all.
-#[test]
-fn delete_key() {
+fn delete_key_on(gc: Gc) {
     let d = device("", nothing);
     let data = content(1, 700);
-    every_cut(&Case {
-        name: "DELETE FILE (key)",
-        before: &d.image,
-        prepare: &log_in,
-        command: &|c| tx(c, "00E40000 02 CC01").1,
-        answer: 0x9000,
-        check: &|c| {
-            log_in(c);
-            assert_eq!(read_binary(c, DATA), (data.clone(), 0x9000));
-            if key_signs(c, KEY, &d.public) {
-                assert_eq!(fci_metadata(c, KEY), Some(h(KEY_META)), "key under another policy");
-                let sw = txb(c, &apdu(0x80, 0x68, KEY, 0x73, b"message")).1;
-                assert_eq!(sw, 0x6985, "algorithm outside the policy");
-                return Found::Old;
-            }
-            assert_eq!(txb(c, &select_apdu(0xCC01)).1, 0x6A82);
-            Found::New
+    run(
+        gc,
+        &Case {
+            name: "DELETE FILE (key)",
+            before: &d.image,
+            prepare: &log_in,
+            command: &|c| tx(c, "00E40000 02 CC01").1,
+            answer: 0x9000,
+            check: &|c| {
+                log_in(c);
+                assert_eq!(read_binary(c, DATA), (data.clone(), 0x9000));
+                if key_signs(c, KEY, &d.public) {
+                    assert_eq!(fci_metadata(c, KEY), Some(h(KEY_META)), "key under another policy");
+                    let sw = txb(c, &apdu(0x80, 0x68, KEY, 0x73, b"message")).1;
+                    assert_eq!(sw, 0x6985, "algorithm outside the policy");
+                    return Found::Old;
+                }
+                assert_eq!(txb(c, &select_apdu(0xCC01)).1, 0x6A82);
+                Found::New
+            },
         },
-    });
+    );
 }
 
 /// DELETE FILE of a data object: there as it was, or gone.
-#[test]
-fn delete_data_object() {
+fn delete_data_object_on(gc: Gc) {
     let d = device("", nothing);
-    every_cut(&Case {
-        name: "DELETE FILE (data object)",
-        before: &d.image,
-        prepare: &log_in,
-        command: &|c| tx(c, "00E40000 02 CD01").1,
-        answer: 0x9000,
-        check: &|c| {
-            log_in(c);
-            assert!(key_signs(c, KEY, &d.public));
-            match read_binary(c, DATA) {
-                (v, 0x9000) => {
-                    assert_eq!(v, content(1, 700));
-                    Found::Old
+    run(
+        gc,
+        &Case {
+            name: "DELETE FILE (data object)",
+            before: &d.image,
+            prepare: &log_in,
+            command: &|c| tx(c, "00E40000 02 CD01").1,
+            answer: 0x9000,
+            check: &|c| {
+                log_in(c);
+                assert!(key_signs(c, KEY, &d.public));
+                match read_binary(c, DATA) {
+                    (v, 0x9000) => {
+                        assert_eq!(v, content(1, 700));
+                        Found::Old
+                    }
+                    (_, 0x6A82) => Found::New,
+                    (_, sw) => panic!("READ BINARY: {sw:04X}"),
                 }
-                (_, 0x6A82) => Found::New,
-                (_, sw) => panic!("READ BINARY: {sw:04X}"),
-            }
+            },
         },
-    });
+    );
 }
 
 /// UPDATE BINARY of file `f` at `offset`: `f` holds `old` (`None`: absent) or `new`.
-fn update_case(name: &str, f: u16, offset: u16, chunk: &[u8], old: Option<Vec<u8>>, new: Vec<u8>) {
+fn update_case(gc: Gc, name: &str, f: u16, offset: u16, chunk: &[u8], old: Option<Vec<u8>>, new: Vec<u8>) {
     let d = device("", nothing);
     let before = match &old {
         Some(v) if f != DATA => after(&d.image, |c| {
@@ -571,40 +662,42 @@ fn update_case(name: &str, f: u16, offset: u16, chunk: &[u8], old: Option<Vec<u8
         }),
         _ => d.image.clone(),
     };
-    every_cut(&Case {
-        name,
-        before: &before,
-        prepare: &log_in,
-        command: &|c| update_at(c, f, offset, chunk),
-        answer: 0x9000,
-        check: &|c| {
-            log_in(c);
-            assert!(key_signs(c, KEY, &d.public));
-            let (v, sw) = read_binary(c, f);
-            let found = match sw {
-                0x6A82 if old.is_none() => Found::Old,
-                0x9000 if Some(&v) == old.as_ref() => Found::Old,
-                0x9000 if v == new => Found::New,
-                _ => panic!("{name}: {f:04X} holds {} bytes, {sw:04X}", v.len()),
-            };
-            if f != DATA {
-                assert_eq!(read_binary(c, DATA), (content(1, 700), 0x9000));
-            }
-            found
+    run(
+        gc,
+        &Case {
+            name,
+            before: &before,
+            prepare: &log_in,
+            command: &|c| update_at(c, f, offset, chunk),
+            answer: 0x9000,
+            check: &|c| {
+                log_in(c);
+                assert!(key_signs(c, KEY, &d.public));
+                let (v, sw) = read_binary(c, f);
+                let found = match sw {
+                    0x6A82 if old.is_none() => Found::Old,
+                    0x9000 if Some(&v) == old.as_ref() => Found::Old,
+                    0x9000 if v == new => Found::New,
+                    _ => panic!("{name}: {f:04X} holds {} bytes, {sw:04X}", v.len()),
+                };
+                if f != DATA {
+                    assert_eq!(read_binary(c, DATA), (content(1, 700), 0x9000));
+                }
+                found
+            },
         },
-    });
+    );
 }
 
-#[test]
-fn update_binary_new_object() {
+fn update_binary_new_object_on(gc: Gc) {
     let new = content(2, 1500);
-    update_case("UPDATE BINARY (new)", 0xCD02, 0, &new.clone(), None, new);
+    update_case(gc, "UPDATE BINARY (new)", 0xCD02, 0, &new.clone(), None, new);
 }
 
-#[test]
-fn update_binary_replace() {
+fn update_binary_replace_on(gc: Gc) {
     let new = content(3, 900);
     update_case(
+        gc,
         "UPDATE BINARY (replace)",
         DATA,
         0,
@@ -615,13 +708,12 @@ fn update_binary_replace() {
 }
 
 /// The second chunk of a chunked write (at an offset inside the file, growing it).
-#[test]
-fn update_binary_chunk_at_offset() {
+fn update_binary_chunk_at_offset_on(gc: Gc) {
     let old = content(1, 700);
     let chunk = content(4, 500);
     let mut new = old[..600].to_vec();
     new.extend_from_slice(&chunk);
-    update_case("UPDATE BINARY (offset 600)", DATA, 600, &chunk, Some(old), new);
+    update_case(gc, "UPDATE BINARY (offset 600)", DATA, 600, &chunk, Some(old), new);
 }
 
 /// GENERATE ASYMMETRIC KEY PAIR into a free slot: the key with its policy, PKCS#15 description and
@@ -630,8 +722,7 @@ fn update_binary_chunk_at_offset() {
 /// without the key (harmless: the next key in the slot writes its own), and the key under exactly
 /// its policy without its description or request (usable, but hidden from PKCS#15 hosts until
 /// they are written).
-#[test]
-fn generate_into_a_free_slot() {
+fn generate_into_a_free_slot_on(gc: Gc) {
     let d = device("", nothing);
     let id = 2;
     let gen_apdu = apdu(
@@ -648,77 +739,81 @@ fn generate_into_a_free_slot() {
     assert_eq!(sw, 0x9000);
     let public = public_point(&req, Curve::Secp256r1).to_vec();
     let files = [0xCC02, 0xD002, 0xC402, 0xCE02];
-    every_cut(&Case {
-        name: "GENERATE (free slot)",
-        before: &d.image,
-        prepare: &log_in,
-        command: &|c| txb(c, &gen_apdu).1,
-        answer: 0x9000,
-        check: &|c| {
-            log_in(c);
-            others_intact(c, &d);
-            let present: Vec<bool> = files.iter().map(|f| has_file(c, *f)).collect();
-            if key_signs(c, id, &public) {
-                assert_eq!(fci_metadata(c, id), Some(h(KEY_META)), "key under another policy");
-                // The request (CE02) comes after the description (C402), which comes after the key.
-                return match present[..] {
-                    [true, true, true, true] => Found::New,
-                    [true, true, true, false] | [true, true, false, false] => Found::Bare,
-                    _ => panic!("files of the new key: {present:?}"),
-                };
-            }
-            // The policy (D002) is written before the key (keys.rs `install_key`, for an occupied
-            // slot): a cut between leaves it without a key, harmless (the next key in the slot
-            // writes its own). Issue 10 item 3 reorders key updates; then `[false; 4]`.
-            assert_eq!(
-                present[..],
-                [false, present[1], false, false],
-                "a key that is not there left files"
-            );
-            Found::Old
+    run(
+        gc,
+        &Case {
+            name: "GENERATE (free slot)",
+            before: &d.image,
+            prepare: &log_in,
+            command: &|c| txb(c, &gen_apdu).1,
+            answer: 0x9000,
+            check: &|c| {
+                log_in(c);
+                others_intact(c, &d);
+                let present: Vec<bool> = files.iter().map(|f| has_file(c, *f)).collect();
+                if key_signs(c, id, &public) {
+                    assert_eq!(fci_metadata(c, id), Some(h(KEY_META)), "key under another policy");
+                    // The request (CE02) comes after the description (C402), which comes after the key.
+                    return match present[..] {
+                        [true, true, true, true] => Found::New,
+                        [true, true, true, false] | [true, true, false, false] => Found::Bare,
+                        _ => panic!("files of the new key: {present:?}"),
+                    };
+                }
+                // The policy (D002) is written before the key (keys.rs `install_key`, for an occupied
+                // slot): a cut between leaves it without a key, harmless (the next key in the slot
+                // writes its own). Issue 10 item 3 reorders key updates; then `[false; 4]`.
+                assert_eq!(
+                    present[..],
+                    [false, present[1], false, false],
+                    "a key that is not there left files"
+                );
+                Found::Old
+            },
         },
-    });
+    );
 }
 
 /// KEY DOMAIN share import (80 52 00 00) of the one share of domain 0: no share and no DKEK, or
 /// the DKEK whose check value is the share's, with which keys wrap.
-#[test]
-fn import_dkek_share() {
+fn import_dkek_share_on(gc: Gc) {
     let d = device("920101", nothing);
     let share = sha256(&[b"power cut share"]);
     let mut import = vec![0x80, 0x52, 0x00, 0x00, 32];
     import.extend_from_slice(&share);
     import.push(0);
-    every_cut(&Case {
-        name: "IMPORT DKEK share",
-        before: &d.image,
-        prepare: &log_in,
-        command: &|c| txb(c, &import).1,
-        answer: 0x9000,
-        check: &|c| {
-            log_in(c);
-            others_intact(c, &d);
-            let (status, sw) = domain(c, 0);
-            assert_eq!(sw, 0x9000);
-            match status[..2] {
-                [1, 1] => {
-                    assert_eq!(txb(c, &wrap_apdu(KEY)).1, 0x6A88, "WRAP without a DKEK");
-                    Found::Old
+    run(
+        gc,
+        &Case {
+            name: "IMPORT DKEK share",
+            before: &d.image,
+            prepare: &log_in,
+            command: &|c| txb(c, &import).1,
+            answer: 0x9000,
+            check: &|c| {
+                log_in(c);
+                others_intact(c, &d);
+                let (status, sw) = domain(c, 0);
+                assert_eq!(sw, 0x9000);
+                match status[..2] {
+                    [1, 1] => {
+                        assert_eq!(txb(c, &wrap_apdu(KEY)).1, 0x6A88, "WRAP without a DKEK");
+                        Found::Old
+                    }
+                    [1, 0] => {
+                        assert_eq!(status[2..], kcv(&share), "KCV");
+                        assert_eq!(wrapped(c, KEY)[..8], kcv(&share), "blob KCV");
+                        Found::New
+                    }
+                    _ => panic!("domain status {}", hex::encode(&status)),
                 }
-                [1, 0] => {
-                    assert_eq!(status[2..], kcv(&share), "KCV");
-                    assert_eq!(wrapped(c, KEY)[..8], kcv(&share), "blob KCV");
-                    Found::New
-                }
-                _ => panic!("domain status {}", hex::encode(&status)),
-            }
+            },
         },
-    });
+    );
 }
 
 /// UNWRAP KEY of [`KEY`]'s blob into a free slot: the key with the blob's policy, or nothing of it.
-#[test]
-fn unwrap_into_a_free_slot() {
+fn unwrap_into_a_free_slot_on(gc: Gc) {
     let share = sha256(&[b"power cut share"]);
     let d = device("920101", |c| {
         let mut import = vec![0x80, 0x52, 0x00, 0x00, 32];
@@ -733,23 +828,156 @@ fn unwrap_into_a_free_slot() {
     unwrap(&mut c, id, &blob);
     let meta = fci_metadata(&mut c, id);
     let files = [0xCC05, 0xC405];
-    every_cut(&Case {
-        name: "UNWRAP KEY (free slot)",
-        before: &d.image,
-        prepare: &log_in,
-        command: &|c| txb(c, &unwrap_apdu(id, &blob)).1,
-        answer: 0x9000,
-        check: &|c| {
-            log_in(c);
-            others_intact(c, &d);
-            let present: Vec<bool> = files.iter().map(|f| has_file(c, *f)).collect();
-            if key_signs(c, id, &d.public) {
-                assert_eq!(fci_metadata(c, id), meta, "key under another policy");
-                return if present[1] { Found::New } else { Found::Bare };
-            }
-            // Its policy may be there without it (see `generate_into_a_free_slot`).
-            assert_eq!(present, [false; 2], "a key that is not there left files");
-            Found::Old
+    run(
+        gc,
+        &Case {
+            name: "UNWRAP KEY (free slot)",
+            before: &d.image,
+            prepare: &log_in,
+            command: &|c| txb(c, &unwrap_apdu(id, &blob)).1,
+            answer: 0x9000,
+            check: &|c| {
+                log_in(c);
+                others_intact(c, &d);
+                let present: Vec<bool> = files.iter().map(|f| has_file(c, *f)).collect();
+                if key_signs(c, id, &d.public) {
+                    assert_eq!(fci_metadata(c, id), meta, "key under another policy");
+                    return if present[1] { Found::New } else { Found::Bare };
+                }
+                // Its policy may be there without it (see `generate_into_a_free_slot`).
+                assert_eq!(present, [false; 2], "a key that is not there left files");
+                Found::Old
+            },
         },
-    });
+    );
+}
+
+#[test]
+fn initialize_first_time() {
+    initialize_first_time_on(Gc::No);
+}
+
+#[test]
+fn reinitialize() {
+    reinitialize_on(Gc::No);
+}
+
+#[test]
+fn reinitialize_during_gc() {
+    reinitialize_on(Gc::Main);
+}
+
+#[test]
+fn change_user_pin() {
+    change_user_pin_on(Gc::No);
+}
+
+#[test]
+fn change_user_pin_during_gc() {
+    change_user_pin_on(Gc::Main);
+}
+
+#[test]
+fn change_so_pin() {
+    change_so_pin_on(Gc::No);
+}
+
+#[test]
+fn change_so_pin_during_gc() {
+    change_so_pin_on(Gc::Main);
+}
+
+#[test]
+fn reset_retry_counter_with_new_pin() {
+    reset_retry_counter_with_new_pin_on(Gc::No);
+}
+
+#[test]
+fn reset_retry_counter_only() {
+    reset_retry_counter_only_on(Gc::No);
+}
+
+#[test]
+fn verify_wrong_pin() {
+    verify_wrong_pin_on(Gc::No);
+}
+
+#[test]
+fn verify_wrong_pin_during_gc() {
+    verify_wrong_pin_on(Gc::Counters);
+}
+
+#[test]
+fn verify_right_pin_restores_the_counter() {
+    verify_right_pin_restores_the_counter_on(Gc::No);
+}
+
+#[test]
+fn delete_key() {
+    delete_key_on(Gc::No);
+}
+
+#[test]
+fn delete_key_during_gc() {
+    delete_key_on(Gc::Main);
+}
+
+#[test]
+fn delete_data_object() {
+    delete_data_object_on(Gc::No);
+}
+
+#[test]
+fn delete_data_object_during_gc() {
+    delete_data_object_on(Gc::Main);
+}
+
+#[test]
+fn update_binary_new_object() {
+    update_binary_new_object_on(Gc::No);
+}
+
+#[test]
+fn update_binary_replace() {
+    update_binary_replace_on(Gc::No);
+}
+
+#[test]
+fn update_binary_replace_during_gc() {
+    update_binary_replace_on(Gc::Main);
+}
+
+#[test]
+fn update_binary_chunk_at_offset() {
+    update_binary_chunk_at_offset_on(Gc::No);
+}
+
+#[test]
+fn generate_into_a_free_slot() {
+    generate_into_a_free_slot_on(Gc::No);
+}
+
+#[test]
+fn generate_into_a_free_slot_during_gc() {
+    generate_into_a_free_slot_on(Gc::Main);
+}
+
+#[test]
+fn import_dkek_share() {
+    import_dkek_share_on(Gc::No);
+}
+
+#[test]
+fn import_dkek_share_during_gc() {
+    import_dkek_share_on(Gc::Main);
+}
+
+#[test]
+fn unwrap_into_a_free_slot() {
+    unwrap_into_a_free_slot_on(Gc::No);
+}
+
+#[test]
+fn unwrap_into_a_free_slot_during_gc() {
+    unwrap_into_a_free_slot_on(Gc::Main);
 }
