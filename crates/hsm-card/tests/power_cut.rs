@@ -852,6 +852,41 @@ fn unwrap_into_a_free_slot_on(gc: Gc) {
     );
 }
 
+/// COMPUTE SIGNATURE with a key that has a use counter: the use is spent, durably, before the
+/// signature leaves the card (a cut run that answers 9000 must find it spent).
+fn sign_with_a_use_counter_on(gc: Gc) {
+    let d = device("", nothing);
+    let id = 3;
+    let (mut c, _) = boot(&d.image);
+    log_in(&mut c);
+    let req = gen_ec(&mut c, id, Curve::Secp256r1, &h("9004 00000002 910170"));
+    let public = public_point(&req, Curve::Secp256r1).to_vec();
+    let before = power_off(c);
+    let sign = apdu(0x80, 0x68, id, 0x70, &[0x5A; 32]);
+    run(
+        gc,
+        &Case {
+            name: "COMPUTE SIGNATURE (use counter)",
+            before: &before,
+            prepare: &log_in,
+            command: &|c| txb(c, &sign).1,
+            answer: 0x9000,
+            check: &|c| {
+                log_in(c);
+                others_intact(c, &d);
+                let meta = fci_metadata(c, id);
+                let f = match meta.as_deref().map(|m| &m[..6]) {
+                    Some([0x90, 4, 0, 0, 0, 2]) => Found::Old,
+                    Some([0x90, 4, 0, 0, 0, 1]) => Found::New,
+                    _ => panic!("key {id} metadata {meta:02X?}"),
+                };
+                assert!(key_signs(c, id, &public), "key {id} with uses left");
+                f
+            },
+        },
+    );
+}
+
 #[test]
 fn initialize_first_time() {
     initialize_first_time_on(Gc::No);
@@ -980,4 +1015,14 @@ fn unwrap_into_a_free_slot() {
 #[test]
 fn unwrap_into_a_free_slot_during_gc() {
     unwrap_into_a_free_slot_on(Gc::Main);
+}
+
+#[test]
+fn sign_with_a_use_counter() {
+    sign_with_a_use_counter_on(Gc::No);
+}
+
+#[test]
+fn sign_with_a_use_counter_during_gc() {
+    sign_with_a_use_counter_on(Gc::Counters);
 }
