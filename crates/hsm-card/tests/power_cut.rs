@@ -405,6 +405,34 @@ fn reinitialize_on(gc: Gc) {
     );
 }
 
+/// Re-INITIALIZE with a wrong SO-PIN: refused (6982), the SO retry spent durably before the answer,
+/// nothing else changed.
+fn reinitialize_with_a_wrong_so_pin_on(gc: Gc) {
+    let d = device("", nothing);
+    let wrong = h("8050000019 800200018106363438323139820835373632313838319101 03");
+    run(
+        gc,
+        &Case {
+            name: "INITIALIZE (wrong SO-PIN)",
+            before: &d.image,
+            prepare: &nothing,
+            command: &|c| txb(c, &wrong).1,
+            answer: 0x6982,
+            check: &|c| {
+                let f = match retries(c, 0x88) {
+                    15 => Found::Old,
+                    14 => Found::New,
+                    n => panic!("{n} SO-PIN retries"),
+                };
+                log_in(c);
+                others_intact(c, &d);
+                assert_eq!(verify(c, 0x88, SO_PIN), 0x9000);
+                f
+            },
+        },
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // PINs
 
@@ -887,6 +915,44 @@ fn sign_with_a_use_counter_on(gc: Gc) {
     );
 }
 
+/// KEY DOMAIN delete (80 52 03 d) of a domain with a DKEK and no keys: the domain with its DKEK,
+/// or a free slot; configured again, it never gets the old DKEK back.
+fn delete_key_domain_on(gc: Gc) {
+    let share = sha256(&[b"power cut domain share"]);
+    let mut import = vec![0x80, 0x52, 0x00, 0x01, 32];
+    import.extend_from_slice(&share);
+    import.push(0);
+    let d = device("970102", |c| {
+        assert_eq!(txb(c, &h("80520101 01 01 00")).1, 0x9000, "domain 1 created");
+        assert_eq!(txb(c, &import).1, 0x9000, "share imported");
+    });
+    let mut with_dkek = vec![1, 0];
+    with_dkek.extend_from_slice(&kcv(&share));
+    run(
+        gc,
+        &Case {
+            name: "KEY DOMAIN delete",
+            before: &d.image,
+            prepare: &log_in,
+            command: &|c| tx(c, "80520301").1,
+            // What upstream's hosts expect after a successful delete.
+            answer: 0x6A88,
+            check: &|c| {
+                log_in(c);
+                others_intact(c, &d);
+                match domain(c, 1) {
+                    (v, 0x9000) if v == with_dkek => return Found::Old,
+                    (v, 0x6A88) if v.is_empty() => {}
+                    (v, sw) => panic!("domain 1: {} {sw:04X}", hex::encode(v)),
+                }
+                let (v, sw) = txb(c, &h("80520101 01 01 00"));
+                assert_eq!((v, sw), ([vec![1, 1], vec![0; 8]].concat(), 0x9000), "domain 1 again");
+                Found::New
+            },
+        },
+    );
+}
+
 #[test]
 fn initialize_first_time() {
     initialize_first_time_on(Gc::No);
@@ -900,6 +966,16 @@ fn reinitialize() {
 #[test]
 fn reinitialize_during_gc() {
     reinitialize_on(Gc::Main);
+}
+
+#[test]
+fn reinitialize_with_a_wrong_so_pin() {
+    reinitialize_with_a_wrong_so_pin_on(Gc::No);
+}
+
+#[test]
+fn reinitialize_with_a_wrong_so_pin_during_gc() {
+    reinitialize_with_a_wrong_so_pin_on(Gc::Counters);
 }
 
 #[test]
@@ -1025,4 +1101,14 @@ fn sign_with_a_use_counter() {
 #[test]
 fn sign_with_a_use_counter_during_gc() {
     sign_with_a_use_counter_on(Gc::Counters);
+}
+
+#[test]
+fn delete_key_domain() {
+    delete_key_domain_on(Gc::No);
+}
+
+#[test]
+fn delete_key_domain_during_gc() {
+    delete_key_domain_on(Gc::Main);
 }
