@@ -2,7 +2,7 @@
 //! that share one power supply, to cut the power at any flash operation of a command.
 
 use alloc::rc::Rc;
-use core::cell::Cell;
+use core::cell::{Cell, Ref, RefCell};
 
 use embedded_storage::nor_flash::{ErrorType, MultiwriteNorFlash, NorFlash, ReadNorFlash};
 use hsm_store::Store;
@@ -185,10 +185,11 @@ impl Power {
 }
 
 /// A [`RamFlash`] on a shared [`Power`] supply (see there). [`CutFlash::into_inner`] gives the RAM
-/// flash back as the cut left it, for a remount.
+/// flash back as the cut left it, for a remount; [`CutFlash::shared`] keeps it reachable when a
+/// cut makes `Store::mount` fail (and drop the flash).
 #[derive(Debug)]
 pub struct CutFlash {
-    flash: RamFlash,
+    flash: Rc<RefCell<RamFlash>>,
     power: Power,
 }
 
@@ -196,30 +197,39 @@ impl CutFlash {
     /// `flash` drawing on `power`.
     pub fn new(flash: RamFlash, power: &Power) -> Self {
         Self {
-            flash,
+            flash: Rc::new(RefCell::new(flash)),
             power: power.clone(),
         }
     }
 
     /// The RAM flash.
-    pub fn inner(&self) -> &RamFlash {
-        &self.flash
+    pub fn inner(&self) -> Ref<'_, RamFlash> {
+        self.flash.borrow()
     }
 
-    /// Gives the RAM flash back.
+    /// The RAM flash, shared: it outlives this value.
+    pub fn shared(&self) -> Rc<RefCell<RamFlash>> {
+        Rc::clone(&self.flash)
+    }
+
+    /// Gives the RAM flash back (a copy if [`CutFlash::shared`] still shares it).
     pub fn into_inner(self) -> RamFlash {
-        self.flash
+        Rc::try_unwrap(self.flash).map_or_else(|rc| rc.borrow().clone(), RefCell::into_inner)
     }
 
     /// Runs one write or erase: passed through, or torn by a [`PowerCut`] armed at this very operation.
     fn op(&mut self, op: FlashOp<'_>) -> Result<(), PowerCutError<RamFlashError>> {
+        let mut flash = self.flash.borrow_mut();
         if !self.power.start_op()? {
-            return op.apply(&mut self.flash).map_err(PowerCutError::Inner);
+            return op.apply(&mut *flash).map_err(PowerCutError::Inner);
         }
-        let flash = core::mem::replace(&mut self.flash, RamFlash::new(0));
-        let mut torn = PowerCut::new(flash, 0, self.power.0.get().seed);
+        let mut torn = PowerCut::new(
+            core::mem::replace(&mut *flash, RamFlash::new(0)),
+            0,
+            self.power.0.get().seed,
+        );
         let result = op.apply(&mut torn);
-        self.flash = torn.into_inner();
+        *flash = torn.into_inner();
         result.and(Err(PowerCutError::Cut))
     }
 }
@@ -250,11 +260,14 @@ impl ReadNorFlash for CutFlash {
         if self.power.is_cut() {
             return Err(PowerCutError::Cut);
         }
-        self.flash.read(offset, bytes).map_err(PowerCutError::Inner)
+        self.flash
+            .borrow_mut()
+            .read(offset, bytes)
+            .map_err(PowerCutError::Inner)
     }
 
     fn capacity(&self) -> usize {
-        self.flash.capacity()
+        self.flash.borrow().capacity()
     }
 }
 

@@ -66,6 +66,22 @@ fn boot(img: &Image) -> (PcCard, Power) {
     (c, power)
 }
 
+/// Mounts both stores of `img` with the power cut at operation `cut` of the mounts' recovery (none:
+/// counts them); the images the mounts left, and the count of their flash operations.
+fn mount_cut(img: &Image, cut: Option<u64>) -> (Image, u64) {
+    let power = Power::new();
+    if let Some(op) = cut {
+        power.cut_at(op, op ^ 0x00C0_FFEE);
+    }
+    let main = CutFlash::new(img.main.clone(), &power);
+    let counters = CutFlash::new(img.counters.clone(), &power);
+    let (m, k) = (main.shared(), counters.shared());
+    // A cut makes a mount fail (or the next one): what the flashes hold is what counts.
+    let _ = Store::mount(main).and_then(|_| Store::mount(counters));
+    let (main, counters) = (m.borrow().clone(), k.borrow().clone());
+    (Image { main, counters }, power.ops())
+}
+
 /// Powers the device off (the flashes as the card, or a cut, left them).
 fn power_off(c: PcCard) -> Image {
     let (main, counters) = c.into_platform().into_stores();
@@ -211,6 +227,7 @@ fn every_cut(case: &Case<'_>) -> u64 {
     assert_eq!((case.check)(&mut c), Found::New, "{}: the state after", case.name);
 
     let mut found = Vec::new();
+    let mut recovery_cuts = 0;
     for k in 0..n {
         let (mut c, power) = boot(case.before);
         (case.prepare)(&mut c);
@@ -221,7 +238,8 @@ fn every_cut(case: &Case<'_>) -> u64 {
             "{}: no operation {k} of {n} (answer {sw:04X})",
             case.name
         );
-        let (mut c, _) = boot(&power_off(c));
+        let img = power_off(c);
+        let (mut c, _) = boot(&img);
         let f = (case.check)(&mut c);
         assert!(
             sw != case.answer || f == Found::New,
@@ -229,10 +247,19 @@ fn every_cut(case: &Case<'_>) -> u64 {
             case.name
         );
         found.push(f);
+        // The recovery of the first mount after the cut, cut in turn: the same state.
+        let (_, ops) = mount_cut(&img, None);
+        for r in 0..ops {
+            let (again, _) = mount_cut(&img, Some(r));
+            let (mut c, _) = boot(&again);
+            let g = (case.check)(&mut c);
+            assert_eq!(g, f, "{}: cut at {k} of {n}, then at {r} of the recovery", case.name);
+        }
+        recovery_cuts += ops;
     }
     let count = |s| found.iter().filter(|f| **f == s).count();
     eprintln!(
-        "{}: {n} cut points ({} old, {} new, {} blank, {} bare), {:.1?}",
+        "{}: {n} cut points ({} old, {} new, {} blank, {} bare), {recovery_cuts} in recoveries, {:.1?}",
         case.name,
         count(Found::Old),
         count(Found::New),
@@ -292,8 +319,9 @@ fn run(gc: Gc, case: &Case<'_>) -> u64 {
     }
     for i in 0..1000 {
         let p = worn.platform_mut();
+        let main = p.store().flash_mut().inner().clone();
         let img = Image {
-            main: p.store().flash_mut().inner().clone(),
+            main,
             counters: p.counters().flash_mut().inner().clone(),
         };
         let (mut c, _) = boot(&img);
