@@ -75,7 +75,9 @@ export function parseCycles(text) {
   const out = [];
   for (const line of text.split('\n')) {
     const m = /^SW ([0-9A-F]{4}) APDU .*: (\d+) cycles/.exec(line);
-    if (m) out.push({ sw: m[1], cycles: Number(m[2]) });
+    const st = /; stack high-water (\d+) B/.exec(line);
+    const hp = /; heap high-water ~(\d+) B/.exec(line);
+    if (m) out.push({ sw: m[1], cycles: Number(m[2]), stack: st ? Number(st[1]) : null, heap: hp ? Number(hp[1]) : null });
   }
   return out;
 }
@@ -129,11 +131,13 @@ async function main(argv) {
       console.error(`bench: ${name} answered ${sw}`);
       return 1;
     }
-    ops[name] = { cycles, ms_at_125mhz: Math.round((cycles / 125000) * 10) / 10 };
+    ops[name] = { cycles, ms_at_125mhz: Math.round((cycles / 125000) * 10) / 10, stack_high_water: got[i].stack, heap_high_water: got[i].heap };
   }
-  const result = { board: 'pico', uf2, measured: new Date().toISOString(), wall_s: (Date.now() - started) / 1000, ops };
+  const stack_high_water = got.reduce((m, g) => Math.max(m, g.stack ?? 0), 0) || null;
+  const heap_high_water = got.reduce((m, g) => Math.max(m, g.heap ?? 0), 0) || null;
+  const result = { board: 'pico', uf2, measured: new Date().toISOString(), wall_s: (Date.now() - started) / 1000, stack_high_water, heap_high_water, ops };
   writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-  for (const [name, o] of Object.entries(ops)) console.log(`${name.padEnd(16)} ${String(o.cycles).padStart(12)} cycles ${String(o.ms_at_125mhz).padStart(10)} ms@125MHz`);
+  for (const [name, o] of Object.entries(ops)) console.log(`${name.padEnd(16)} ${String(o.cycles).padStart(12)} cycles ${String(o.ms_at_125mhz).padStart(10)} ms@125MHz  stack ${o.stack_high_water ?? '?'} B  heap ~${o.heap_high_water ?? '?'} B`);
   console.log(`bench: wrote ${out}`);
   return 0;
 }

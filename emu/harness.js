@@ -149,7 +149,10 @@ async function main() {
         const m = await transmit(apdu, true);
         const r = m.result;
         const sw = Buffer.from(r.subarray(r.length - 2)).toString('hex').toUpperCase();
-        console.log(`${describeApdu(apdu, r)}: ${costLine(m)}`.replace(/^APDU/, `SW ${sw} APDU`));
+        const stack = board.stackHighWater();
+        const heap = board.heapHighWater();
+        const stackNote = (stack ? `; stack high-water ${stack.used} B` : '') + (heap ? `; heap high-water ~${heap.used} B` : '');
+        console.log(`${describeApdu(apdu, r)}: ${costLine(m)}${stackNote}`.replace(/^APDU/, `SW ${sw} APDU`));
         printProfile(m, log, true);
       }
     } catch (e) {
@@ -201,6 +204,10 @@ function printProfile(m, log, toStdout) {
 
 function report(board, log) {
   const wall = (performance.now() - board.startWall) / 1000;
+  const stack = board.stackHighWater();
+  if (stack) log.info(`stack: ${stack.used} of ${stack.size} bytes used at most (high-water mark since boot)`);
+  const heap = board.heapHighWater();
+  if (heap) log.info(`heap: about ${heap.used} of ${heap.size} bytes reached (highest non-zero byte)`);
   log.info(
     `emulation: ${board.instructions} instructions in ${wall.toFixed(1)} s wall (${(board.instructions / wall / 1e6).toFixed(1)} M instructions/s), ` +
       `${board.cycles} cycles, ${(board.nanos / 1e9).toFixed(2)} s emulated`,

@@ -23,6 +23,9 @@ import { Symbols } from './elf.js';
 const CHUNK = 200_000;
 const PROFILE_EVERY = 1024;
 
+/** The byte the stack region is painted with (see Board.paintStack). */
+const STACK_PAINT = 0xa5;
+
 export class BoardError extends Error {}
 
 /** rp2040js's logger interface, routed to ours; repeated messages are counted, not repeated. */
@@ -84,6 +87,8 @@ export class Board {
       `flash: ${statePath ? `${statePath} (${existed ? 'existing' : 'new'})` : 'in memory'}, UF2 ${blocks.length} blocks ` +
         `over ${span.sectors} sectors [0, 0x${span.end.toString(16)}), unique id ${Buffer.from(this.uniqueId).toString('hex').toUpperCase()}`,
     );
+
+    this.stackRegion = this.paintStack();
 
     this.rosc = null;
     if (rosc) {
@@ -181,6 +186,48 @@ export class Board {
   }
 
   /** The emulation loop; resolves when stopped, rejects on an emulation failure. */
+  /**
+   * Fills the stack region [_stack_end, _stack_start) (from the ELF's symbols) with a pattern before
+   * the firmware runs; cortex-m-rt initializes .data and .bss only, so every byte found changed later
+   * was written by the stack. Returns the region, or null without symbols.
+   */
+  paintStack() {
+    const lo = this.symbols.datum('_stack_end');
+    const hi = this.symbols.datum('_stack_start');
+    if (!lo || !hi || !(hi.addr > lo.addr)) return null;
+    const base = 0x20000000;
+    this.mcu.sram.fill(STACK_PAINT, lo.addr - base, hi.addr - base);
+    return { lo: lo.addr, hi: hi.addr };
+  }
+
+  /** The deepest the stack has reached so far: bytes below _stack_start written since boot. */
+  stackHighWater() {
+    const r = this.stackRegion;
+    if (!r) return null;
+    const base = 0x20000000;
+    const sram = this.mcu.sram;
+    let a = r.lo - base;
+    const end = r.hi - base;
+    while (a < end && sram[a] === STACK_PAINT) a++;
+    return { used: r.hi - base - a, size: r.hi - r.lo };
+  }
+
+  /**
+   * An estimate of the heap's high-water mark: the offset of the highest non-zero byte of the heap
+   * array (`HEAP_MEM`, zeroed at boot as part of .bss). The allocator takes the lowest free block
+   * first and writes a header into every block it frees, so this is close; it can be short by the
+   * zeroized tail of the topmost block. Null without symbols.
+   */
+  heapHighWater() {
+    const h = this.symbols.datum('HEAP_MEM');
+    if (!h || !h.size) return null;
+    const start = h.addr - 0x20000000;
+    const sram = this.mcu.sram;
+    let a = start + h.size;
+    while (a > start && sram[a - 1] === 0) a--;
+    return { used: a - start, size: h.size };
+  }
+
   async run() {
     const { mcu } = this;
     const { core, clock } = mcu;

@@ -39,12 +39,21 @@ export function demangle(name) {
 }
 
 export class Symbols {
-  constructor(funcs) {
+  constructor(funcs, data = new Map()) {
     this.funcs = funcs.sort((a, b) => a.addr - b.addr);
+    /** Data and untyped symbols (linker symbols like `_stack_start`) by raw name: { addr, size }. */
+    this.data = data;
   }
 
   static empty() {
     return new Symbols([]);
+  }
+
+  /** The data or linker symbol `name` (exact raw name), or the first whose raw name contains it. */
+  datum(name) {
+    if (this.data.has(name)) return this.data.get(name);
+    for (const [k, v] of this.data) if (k.includes(name)) return v;
+    return null;
   }
 
   /** Reads FUNC symbols of an ELF32 little-endian file; returns an empty table when it cannot. */
@@ -64,15 +73,17 @@ export class Symbols {
       if (!symtab) return Symbols.empty();
       const strtab = sections[symtab.link];
       const funcs = [];
+      const data = new Map();
       for (let o = symtab.offset; o + 16 <= symtab.offset + symtab.size; o += 16) {
-        const info = b[o + 12];
-        if ((info & 0xf) !== 2) continue; // STT_FUNC
+        const type = b[o + 12] & 0xf;
+        if (type !== 2 && type !== 1 && type !== 0) continue; // STT_FUNC, STT_OBJECT, STT_NOTYPE
         const nameOff = b.readUInt32LE(o);
         const end = b.indexOf(0, strtab.offset + nameOff);
         const raw = b.toString('latin1', strtab.offset + nameOff, end);
-        funcs.push({ addr: b.readUInt32LE(o + 4) & ~1, size: b.readUInt32LE(o + 8), name: demangle(raw) });
+        if (type === 2) funcs.push({ addr: b.readUInt32LE(o + 4) & ~1, size: b.readUInt32LE(o + 8), name: demangle(raw) });
+        else if (raw) data.set(raw, { addr: b.readUInt32LE(o + 4), size: b.readUInt32LE(o + 8) });
       }
-      return new Symbols(funcs);
+      return new Symbols(funcs, data);
     } catch {
       return Symbols.empty();
     }

@@ -61,6 +61,13 @@ test('fresh flash: boots, enumerates, ATR, SELECT and GET CHALLENGE answer 9000'
     }
     const longAid = Uint8Array.from([0x00, 0xa4, 0x04, 0x00, 49, ...new Array(49).fill(0xaa)]);
     assert.equal(sw((await board.transmit(longAid)).result), '6A82');
+    // The stack region was painted before boot: what the firmware used is measured, and is neither
+    // nothing nor the whole region (a painting that missed, or a scan that ran off, would say so).
+    const stack = board.stackHighWater();
+    assert.ok(stack, 'the ELF gives _stack_end and _stack_start');
+    assert.ok(stack.used > 1024 && stack.used < stack.size, `stack high-water ${stack.used} of ${stack.size}`);
+    const heap = board.heapHighWater();
+    assert.ok(heap && heap.used > 0 && heap.used < heap.size, `heap high-water ${heap?.used} of ${heap?.size}`);
   });
 });
 
