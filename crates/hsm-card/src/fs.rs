@@ -281,7 +281,7 @@ impl<P: Platform> App<P> {
         }
         if classify(f) == Class::Key {
             let [_, id] = f.to_be_bytes();
-            self.forget_key_metadata(id)?;
+            self.forget_key(id)?;
         }
         if self.session.current_ef == Some(f) {
             self.session.current_ef = None;

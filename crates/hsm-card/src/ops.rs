@@ -274,10 +274,9 @@ impl<P: Platform> App<P> {
             PrivateKey::Secret(_) => return Err(Status::FunctionNotSupported),
         };
         let derived = k.derive_additive(tweak).map_err(input_error)?;
-        if dst != src {
-            self.forget_key_metadata(dst)?;
-        }
-        self.store_private_key(dst, &PrivateKey::Ec(derived))?;
-        self.count_use(src, &meta)
+        // The source's use is spent before the derived key exists.
+        self.count_use(src, &meta)?;
+        let dst_meta = meta.derived(src == dst);
+        self.store_key(dst, &dst_meta, &PrivateKey::Ec(derived))
     }
 }

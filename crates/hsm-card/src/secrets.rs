@@ -8,6 +8,8 @@
 //!   sealed under `HKDF(kbase, "device")`.
 //! * Every sealed object is `01 ‖ nonce(12) ‖ ChaCha20-Poly1305(ciphertext ‖ tag)` with the file id
 //!   and the serial hash as associated data, so a record cannot be moved to another file or device.
+//!   A record may bind more associated data kept in the clear beside it ([`DeviceKeys::seal_bound`]:
+//!   a key's metadata, `keys.rs`).
 
 use alloc::vec::Vec;
 
@@ -66,32 +68,57 @@ impl DeviceKeys {
         self.derive_key(&self.kbase[..], b"device")
     }
 
-    fn aad(&self, fid: u16) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(34);
+    /// Associated data of a record of file `fid`: the FID, the serial hash, then `bound`.
+    fn aad(&self, fid: u16, bound: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(34 + bound.len());
         aad.extend_from_slice(&fid.to_be_bytes());
         aad.extend_from_slice(&self.serial_hash);
+        aad.extend_from_slice(bound);
         aad
     }
 
     /// Seals `plaintext` for file `fid` under `key` with a fresh `nonce`.
     pub fn seal(&self, key: &[u8; 32], fid: u16, nonce: &[u8; aead::NONCE_LEN], plaintext: &[u8]) -> Vec<u8> {
+        self.seal_bound(key, fid, nonce, &[], plaintext)
+    }
+
+    /// [`DeviceKeys::seal`] that also binds `bound`, which the caller stores in the clear: the
+    /// record opens only with exactly those bytes ([`DeviceKeys::open_bound`]).
+    pub fn seal_bound(
+        &self,
+        key: &[u8; 32],
+        fid: u16,
+        nonce: &[u8; aead::NONCE_LEN],
+        bound: &[u8],
+        plaintext: &[u8],
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(plaintext.len() + SEALED_OVERHEAD);
         out.push(SEALED_V1);
         out.extend_from_slice(nonce);
-        out.extend_from_slice(&aead::seal(key, nonce, &self.aad(fid), plaintext));
+        out.extend_from_slice(&aead::seal(key, nonce, &self.aad(fid, bound), plaintext));
         out
     }
 
     /// Opens a record sealed by [`DeviceKeys::seal`]; `None` if it was tampered with, moved, or the key is wrong.
     pub fn open(&self, key: &[u8; 32], fid: u16, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-        let (&format, rest) = sealed.split_first()?;
-        if format != SEALED_V1 || rest.len() < aead::NONCE_LEN + aead::TAG_LEN {
-            return None;
-        }
-        let (nonce, ct) = rest.split_at(aead::NONCE_LEN);
-        let nonce: &[u8; aead::NONCE_LEN] = nonce.try_into().ok()?;
-        aead::open(key, nonce, &self.aad(fid), ct)
+        self.open_bound(key, fid, &[], sealed)
     }
+
+    /// Opens a record sealed by [`DeviceKeys::seal_bound`] with `bound`.
+    pub fn open_bound(&self, key: &[u8; 32], fid: u16, bound: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let (nonce, ct) = split_sealed(sealed)?;
+        aead::open(key, nonce, &self.aad(fid, bound), ct)
+    }
+}
+
+/// The nonce and the ciphertext (with its tag) of a sealed record; `None` if it is not one.
+pub fn split_sealed(sealed: &[u8]) -> Option<(&[u8; aead::NONCE_LEN], &[u8])> {
+    let (&format, rest) = sealed.split_first()?;
+    if format != SEALED_V1 || rest.len() < aead::NONCE_LEN + aead::TAG_LEN {
+        return None;
+    }
+    let (nonce, ct) = rest.split_first_chunk::<{ aead::NONCE_LEN }>()?;
+    Some((nonce, ct))
 }
 
 #[cfg(test)]
@@ -111,6 +138,13 @@ mod tests {
             "other device"
         );
         assert!(dk.open(&key, 0xCC00, &sealed[..10]).is_none(), "truncated");
+        let bound = dk.seal_bound(&key, 0xCC00, &[9; 12], b"policy", b"secret");
+        assert_eq!(&dk.open_bound(&key, 0xCC00, b"policy", &bound).unwrap()[..], b"secret");
+        assert!(
+            dk.open_bound(&key, 0xCC00, b"polica", &bound).is_none(),
+            "bound data edited"
+        );
+        assert!(dk.open(&key, 0xCC00, &bound).is_none(), "bound data dropped");
     }
 
     #[test]

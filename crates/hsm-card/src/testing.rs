@@ -286,3 +286,12 @@ impl NorFlash for CutFlash {
 
 /// A write ANDs into the old content, as on the RAM flash underneath.
 impl MultiwriteNorFlash for CutFlash {}
+
+/// Rewrites key `id` of `card` (user PIN verified) in the first key-file format, with its metadata
+/// in `D0xx` and its use counter unbound, as devices of that format hold their keys.
+pub fn rewrite_key_in_first_format<F: NorFlash>(
+    card: &mut crate::Card<RamPlatform<F>>,
+    id: u8,
+) -> Result<(), hsm_apdu::Status> {
+    card.app.rewrite_in_first_format(id)
+}

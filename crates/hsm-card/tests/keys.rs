@@ -9,6 +9,7 @@ use common::{
     power_cycle, public_point, put, snapshot, tx, txb,
 };
 use hsm_apdu::tlv;
+use hsm_card::Platform;
 use hsm_crypto::asym::{Curve, CurveKind, EcPrivateKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -392,4 +393,97 @@ mod rsa_keys {
         put(&mut tpl, 0x82, &[0x01, 0x00, 0x00]);
         refused(&mut c, &apdu(0x00, 0x46, 2, 0, &keygen_data(&tpl, &[])), 0x6700);
     }
+}
+
+/// ECDSA over a given hash with key `id`; the status word.
+fn sign_sw(c: &mut TestCard, id: u8, alg: u8) -> u16 {
+    let data: &[u8] = if alg == 0x70 { &[0x5A; 32] } else { b"message" };
+    txb(c, &apdu(0x80, 0x68, id, alg, data)).1
+}
+
+/// The metadata is part of the key file, bound to the sealed key (issue 10 item 3): a policy
+/// edited in the flash (here: another algorithm allowed) or a key file moved to another slot does
+/// not open, and a use counter of another key file does not count for this one. Before, the
+/// metadata lived apart in `D0xx`, where an edit widened the key's policy.
+#[test]
+fn metadata_is_bound_to_the_key_file() {
+    let mut c = initialized(31);
+    gen_ec(&mut c, 1, Curve::Secp256r1, &h("9004 00000005 910170"));
+    gen_ec(&mut c, 2, Curve::Secp256r1, &h("9004 00000005 910170"));
+    assert_eq!(sign_sw(&mut c, 2, 0x70), 0x9000);
+    assert_eq!(sign_sw(&mut c, 1, 0x73), 0x6985, "algorithm outside the policy");
+    let file = c.platform_mut().store().read_all(0xCC01).unwrap();
+    assert!(
+        !c.platform_mut().store().contains(0xD001),
+        "metadata outside the key file"
+    );
+    let at = file.windows(3).position(|w| w == [0x91, 0x01, 0x70]).unwrap();
+
+    // The policy edited to allow 0x73: SELECT shows it, the key does not open.
+    let mut edited = file.clone();
+    edited[at + 2] = 0x73;
+    c.platform_mut().store().write(0xCC01, &edited).unwrap();
+    assert_eq!(fci_meta(&mut c, 1), h("9004 00000005 910173"));
+    assert_eq!(sign_sw(&mut c, 1, 0x73), 0x6400, "edited policy");
+    assert_eq!(sign_sw(&mut c, 1, 0x70), 0x6985, "the edited policy, checked first");
+    // The uses raised: likewise.
+    let mut raised = file.clone();
+    raised[at - 1] = 0x09;
+    c.platform_mut().store().write(0xCC01, &raised).unwrap();
+    assert_eq!(sign_sw(&mut c, 1, 0x70), 0x6400, "raised uses");
+
+    // Key 1's file in slot 3: does not open there.
+    c.platform_mut().store().write(0xCC01, &file).unwrap();
+    c.platform_mut().store().write(0xCC03, &file).unwrap();
+    assert_eq!(sign_sw(&mut c, 3, 0x70), 0x6400, "moved key file");
+
+    // Key 2's counter (2 uses left) given to key 1 (never used): key 1 counts from its own
+    // file's 5, a counter bound to another key file neither adds nor removes uses.
+    assert_eq!(sign_sw(&mut c, 2, 0x70), 0x9000);
+    assert_eq!(sign_sw(&mut c, 2, 0x70), 0x9000);
+    let two = c.platform_mut().counters().read_all(0xCC02).unwrap();
+    assert_eq!(two[..4], [0, 0, 0, 2]);
+    c.platform_mut().counters().write(0xCC01, &two).unwrap();
+    assert_eq!(
+        fci_meta(&mut c, 1),
+        h("9004 00000005 910170"),
+        "a counter of another key"
+    );
+    assert_eq!(sign_sw(&mut c, 1, 0x70), 0x9000, "the original");
+    assert_eq!(fci_meta(&mut c, 1), h("9004 00000004 910170"));
+}
+
+fn fci_meta(c: &mut TestCard, id: u8) -> Vec<u8> {
+    common::fci_metadata(c, id).unwrap()
+}
+
+/// A key of the first format (metadata in `D0xx`, counter unbound) keeps its policy and uses, and
+/// is rewritten at its first use into a key file that carries them.
+#[test]
+fn keys_of_the_first_format_are_rewritten_at_first_use() {
+    let mut c = initialized(32);
+    let req = gen_ec(&mut c, 1, Curve::Secp256r1, &h("9004 00000003 910170 930101"));
+    let public = public_point(&req, Curve::Secp256r1).to_vec();
+    assert_eq!(sign_sw(&mut c, 1, 0x70), 0x9000);
+    hsm_card::testing::rewrite_key_in_first_format(&mut c, 1).unwrap();
+    let old = c.platform_mut().store().read_all(0xCC01).unwrap();
+    assert_eq!(old[0], 0x01, "first format");
+    assert_eq!(c.platform_mut().store().read_all(0xD001).unwrap(), h("910170 930101"));
+    assert_eq!(c.platform_mut().counters().read_all(0xCC01).unwrap(), [0, 0, 0, 2]);
+    assert_eq!(fci_meta(&mut c, 1), h("9004 00000002 910170 930101"));
+    assert_eq!(sign_sw(&mut c, 1, 0x73), 0x6985, "its policy");
+    let mut c = power_cycle(c, 32);
+    common::login(&mut c);
+
+    let (sig, sw) = txb(&mut c, &apdu(0x80, 0x68, 1, 0x70, &[0x5A; 32]));
+    assert_eq!(sw, 0x9000);
+    Curve::Secp256r1
+        .verify_ecdsa_prehash(&public, &[0x5A; 32], &sig)
+        .expect("signature of the rewritten key");
+    let new = c.platform_mut().store().read_all(0xCC01).unwrap();
+    assert_eq!(new[0], 0x02, "rewritten");
+    assert!(!c.platform_mut().store().contains(0xD001), "D001 dropped");
+    assert_eq!(fci_meta(&mut c, 1), h("9004 00000001 910170 930101"));
+    assert_eq!(sign_sw(&mut c, 1, 0x70), 0x9000);
+    assert_eq!(sign_sw(&mut c, 1, 0x70), 0x6A84, "uses carried over");
 }

@@ -194,6 +194,8 @@ enum Found {
     /// Only for a new key: there, under exactly its policy, but without all of its public files
     /// (PKCS#15 description, request), which are written after it (see `generate_into_a_free_slot`).
     Bare,
+    /// Only for DERIVE: the source key's use spent, no derived key (the result never left).
+    Spent,
 }
 
 /// A command under test: what runs before it in every boot (not cut), the command with the status
@@ -259,12 +261,13 @@ fn every_cut(case: &Case<'_>) -> u64 {
     }
     let count = |s| found.iter().filter(|f| **f == s).count();
     eprintln!(
-        "{}: {n} cut points ({} old, {} new, {} blank, {} bare), {recovery_cuts} in recoveries, {:.1?}",
+        "{}: {n} cut points ({} old, {} new, {} blank, {} bare, {} spent), {recovery_cuts} in recoveries, {:.1?}",
         case.name,
         count(Found::Old),
         count(Found::New),
         count(Found::Blank),
         count(Found::Bare),
+        count(Found::Spent),
         started.elapsed()
     );
     n
@@ -295,8 +298,10 @@ fn run(gc: Gc, case: &Case<'_>) -> u64 {
         return every_cut(case);
     }
     let counters = gc == Gc::Counters;
-    // One small change of the store: a data object rewritten, or the retry counter spent and
-    // restored (three records: an odd count, so that a one-record command meets every offset).
+    // One small change of the store: a data object rewritten and another one made again with a
+    // length that varies (so that the log's head meets every offset, whatever the records of the
+    // command), or the retry counter spent and restored (three records: an odd count, so that a
+    // one-record command meets every offset).
     let step = |c: &mut PcCard, i: usize| {
         if counters {
             assert_eq!(verify(c, 0x81, WRONG_PIN), 0x63C2);
@@ -304,6 +309,8 @@ fn run(gc: Gc, case: &Case<'_>) -> u64 {
         log_in(c);
         if !counters {
             assert_eq!(update_at(c, 0xCD0E, 0, &content(i as u8, 500)), 0x9000);
+            assert!(matches!(tx(c, "00E40000 02 CD0D").1, 0x9000 | 0x6A82));
+            assert_eq!(update_at(c, 0xCD0D, 0, &content(i as u8, 1 + (i * 37) % 300)), 0x9000);
         }
     };
     // Until the log has wrapped: garbage collection has run once.
@@ -773,11 +780,9 @@ fn update_binary_chunk_at_offset_on(gc: Gc) {
 }
 
 /// GENERATE ASYMMETRIC KEY PAIR into a free slot: the key with its policy, PKCS#15 description and
-/// request, or no key. Two in-between states are accepted as today's order makes them (keys.rs
-/// `install_key`; issue 10 item 3 reorders key updates, then this test tightens): the policy
-/// without the key (harmless: the next key in the slot writes its own), and the key under exactly
-/// its policy without its description or request (usable, but hidden from PKCS#15 hosts until
-/// they are written).
+/// request, or no key. The key and its policy are one write (keys.rs `store_key`); the description
+/// and the request follow, so a cut between leaves the key under exactly its policy without them
+/// (usable, but hidden from PKCS#15 hosts until they are written).
 fn generate_into_a_free_slot_on(gc: Gc) {
     let d = device("", nothing);
     let id = 2;
@@ -794,7 +799,7 @@ fn generate_into_a_free_slot_on(gc: Gc) {
     let (req, sw) = txb(&mut c, &gen_apdu);
     assert_eq!(sw, 0x9000);
     let public = public_point(&req, Curve::Secp256r1).to_vec();
-    let files = [0xCC02, 0xD002, 0xC402, 0xCE02];
+    let files = [0xCC02, 0xC402, 0xCE02];
     run(
         gc,
         &Case {
@@ -806,25 +811,133 @@ fn generate_into_a_free_slot_on(gc: Gc) {
             check: &|c| {
                 log_in(c);
                 others_intact(c, &d);
+                assert!(!has_file(c, 0xD002), "metadata outside the key file");
                 let present: Vec<bool> = files.iter().map(|f| has_file(c, *f)).collect();
                 if key_signs(c, id, &public) {
                     assert_eq!(fci_metadata(c, id), Some(h(KEY_META)), "key under another policy");
                     // The request (CE02) comes after the description (C402), which comes after the key.
                     return match present[..] {
-                        [true, true, true, true] => Found::New,
-                        [true, true, true, false] | [true, true, false, false] => Found::Bare,
+                        [true, true, true] => Found::New,
+                        [true, true, false] | [true, false, false] => Found::Bare,
                         _ => panic!("files of the new key: {present:?}"),
                     };
                 }
-                // The policy (D002) is written before the key (keys.rs `install_key`, for an occupied
-                // slot): a cut between leaves it without a key, harmless (the next key in the slot
-                // writes its own). Issue 10 item 3 reorders key updates; then `[false; 4]`.
-                assert_eq!(
-                    present[..],
-                    [false, present[1], false, false],
-                    "a key that is not there left files"
-                );
+                assert_eq!(present[..], [false; 3], "a key that is not there left files");
                 Found::Old
+            },
+        },
+    );
+}
+
+/// GENERATE into a slot whose key has a use counter and a narrow policy, with a looser policy (no
+/// counter, one more algorithm): the old key under exactly its old policy and uses, or the new key
+/// under exactly the new policy; never one key under the other's policy. A cut after the key file
+/// leaves the new key with the old key's request (written last), which names the old public key.
+fn generate_into_an_occupied_slot_on(gc: Gc) {
+    let id = 3;
+    let old_meta = "9004 00000002 910170";
+    let new_meta = "91027073";
+    let mut old_public = Vec::new();
+    let d = device("", |c| {
+        let req = gen_ec(c, id, Curve::Secp256r1, &h(old_meta));
+        old_public = public_point(&req, Curve::Secp256r1).to_vec();
+        // One use spent: the counter the old key must keep.
+        assert!(key_signs(c, id, &old_public));
+    });
+    let gen_apdu = apdu(
+        0x00,
+        0x46,
+        id,
+        0x00,
+        &keygen_data(&ec_template(Curve::Secp256r1), &h(new_meta)),
+    );
+    let (mut c, _) = boot(&d.image);
+    log_in(&mut c);
+    let (req, sw) = txb(&mut c, &gen_apdu);
+    assert_eq!(sw, 0x9000);
+    let new_public = public_point(&req, Curve::Secp256r1).to_vec();
+    let request_public = |c: &mut PcCard| {
+        let (req, sw) = read_binary(c, 0xCE03);
+        assert_eq!(sw, 0x9000, "request of key {id}");
+        public_point(&req, Curve::Secp256r1).to_vec()
+    };
+    run(
+        gc,
+        &Case {
+            name: "GENERATE (occupied slot)",
+            before: &d.image,
+            prepare: &log_in,
+            command: &|c| txb(c, &gen_apdu).1,
+            answer: 0x9000,
+            check: &|c| {
+                log_in(c);
+                others_intact(c, &d);
+                assert!(has_file(c, 0xC403), "description of key {id}");
+                // The policy as SELECT shows it, before a signature spends a use.
+                let meta = fci_metadata(c, id);
+                if meta == Some(h(&format!("9004 00000001 {}", &old_meta[14..]))) {
+                    assert!(key_signs(c, id, &old_public), "old key under its policy");
+                    assert_eq!(request_public(c), old_public);
+                    let sw = txb(c, &apdu(0x80, 0x68, id, 0x73, b"message")).1;
+                    assert_eq!(sw, 0x6A84, "old key's uses");
+                    return Found::Old;
+                }
+                assert_eq!(meta, Some(h(new_meta)), "key {id} policy");
+                assert!(key_signs(c, id, &new_public), "new key under its policy");
+                let sw = txb(c, &apdu(0x80, 0x68, id, 0x73, b"message")).1;
+                assert_eq!(sw, 0x9000, "new key, algorithm of its policy");
+                if request_public(c) == new_public {
+                    Found::New
+                } else {
+                    Found::Bare
+                }
+            },
+        },
+    );
+}
+
+/// DERIVE EC KEY from a key with a use counter into a free slot: the source's use is spent before
+/// the derived key is stored, so a cut leaves the old state, the use spent without a result, or
+/// both done; never a derived key with the source's use intact.
+fn derive_with_a_use_counter_on(gc: Gc) {
+    let (src, dst) = (3, 4);
+    let mut public = Vec::new();
+    let d = device("", |c| {
+        let req = gen_ec(c, src, Curve::Secp256r1, &h("9004 00000002 91027098"));
+        public = public_point(&req, Curve::Secp256r1).to_vec();
+    });
+    let mut data = vec![0x98];
+    data.extend_from_slice(&[0x11; 32]);
+    let derive = apdu(0x80, 0x76, src, dst, &data);
+    run(
+        gc,
+        &Case {
+            name: "DERIVE EC KEY (use counter)",
+            before: &d.image,
+            prepare: &log_in,
+            command: &|c| txb(c, &derive).1,
+            answer: 0x9000,
+            check: &|c| {
+                log_in(c);
+                others_intact(c, &d);
+                let meta = fci_metadata(c, src);
+                let spent = match meta.as_deref() {
+                    Some(m) if m == h("9004 00000002 91027098") => false,
+                    Some(m) if m == h("9004 00000001 91027098") => true,
+                    _ => panic!("key {src} metadata {meta:02X?}"),
+                };
+                assert!(key_signs(c, src, &public), "source key");
+                let derived = has_file(c, u16::from_be_bytes([0xCC, dst]));
+                match (spent, derived) {
+                    (false, false) => Found::Old,
+                    (true, false) => Found::Spent,
+                    (true, true) => {
+                        let sw = txb(c, &apdu(0x80, 0x68, dst, 0x70, &[0x5A; 32])).1;
+                        assert_eq!(sw, 0x9000, "derived key signs");
+                        Found::New
+                    }
+                    (false, true) => panic!("a derived key without the source's use spent"),
+                }
             },
         },
     );
@@ -1099,6 +1212,26 @@ fn generate_into_a_free_slot() {
 #[test]
 fn generate_into_a_free_slot_during_gc() {
     generate_into_a_free_slot_on(Gc::Main);
+}
+
+#[test]
+fn generate_into_an_occupied_slot() {
+    generate_into_an_occupied_slot_on(Gc::No);
+}
+
+#[test]
+fn generate_into_an_occupied_slot_during_gc() {
+    generate_into_an_occupied_slot_on(Gc::Main);
+}
+
+#[test]
+fn derive_with_a_use_counter() {
+    derive_with_a_use_counter_on(Gc::No);
+}
+
+#[test]
+fn derive_with_a_use_counter_during_gc() {
+    derive_with_a_use_counter_on(Gc::Counters);
 }
 
 #[test]
