@@ -143,6 +143,22 @@ impl<P: Platform> App<P> {
         }))
     }
 
+    /// Finishes a KEY DOMAIN delete a power cut interrupted: the slot is free (no share count, no
+    /// XKEK UID) but the sealed DKEK is still there. Run at power-on, so the old DKEK is gone
+    /// before any command, not only when the slot is configured again.
+    pub(crate) fn finish_domain_deletes(&mut self) -> Result<(), Status> {
+        let table = self.domain_table()?;
+        for (d, slot) in (0..MAX_DOMAINS).zip(table.chunks_exact(2)) {
+            if slot.first() == Some(&FREE)
+                && !self.platform.store().contains(xkek_fid(d))
+                && self.platform.store().contains(dkek_fid(d))
+            {
+                self.platform.store().delete(dkek_fid(d)).map_err(crate::store_status)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Seals `value` as the DKEK of domain `d` with `imported` shares: under the MKEK when the
     /// DKEK is complete and `mkek` is given, else under the device root key.
     pub(crate) fn write_dkek(

@@ -118,7 +118,7 @@ impl<P: Platform> Card<P> {
         let serial = platform.serial();
         let root = platform.device_secret();
         let keys = DeviceKeys::derive(&root, &serial);
-        Card {
+        let mut card = Card {
             layer: ApduLayer::new(),
             app: App {
                 platform,
@@ -128,7 +128,10 @@ impl<P: Platform> Card<P> {
                 serial,
                 key_cache_budget: keycache::Budget::default(),
             },
-        }
+        };
+        // A failure here is a damaged store, which the mount report and the commands answer for.
+        let _ = card.app.finish_domain_deletes();
+        card
     }
 
     /// Power on, power off or reset: clears the PIN state, the selection and any pending response.

@@ -1057,7 +1057,8 @@ fn sign_with_a_use_counter_on(gc: Gc) {
 }
 
 /// KEY DOMAIN delete (80 52 03 d) of a domain with a DKEK and no keys: the domain with its DKEK,
-/// or a free slot; configured again, it never gets the old DKEK back.
+/// or a free slot without the sealed DKEK (a delete cut short is finished at the next power-on);
+/// configured again, it never gets the old DKEK back.
 fn delete_key_domain_on(gc: Gc) {
     let share = sha256(&[b"power cut domain share"]);
     let mut import = vec![0x80, 0x52, 0x00, 0x01, 32];
@@ -1086,6 +1087,8 @@ fn delete_key_domain_on(gc: Gc) {
                     (v, 0x6A88) if v.is_empty() => {}
                     (v, sw) => panic!("domain 1: {} {sw:04X}", hex::encode(v)),
                 }
+                // A delete cut short is finished at power-on: no sealed DKEK stays behind.
+                assert!(!has_file(c, 0x1091), "DKEK of the deleted domain 1");
                 let (v, sw) = txb(c, &h("80520101 01 01 00"));
                 assert_eq!((v, sw), ([vec![1, 1], vec![0; 8]].concat(), 0x9000), "domain 1 again");
                 Found::New
