@@ -452,6 +452,15 @@ struct Failure {
     detail: String,
 }
 
+/// One RSS sample: at how many finished operations, when (seconds from the start of the clients),
+/// the card's VmRSS in KiB.
+#[derive(Clone, Copy)]
+struct Sample {
+    ops: usize,
+    seconds: f64,
+    rss_kib: Option<u64>,
+}
+
 /// State shared by the clients: the turn, the operation budget, counters, samples, errors.
 struct Shared {
     state: Mutex<State>,
@@ -472,7 +481,7 @@ struct State {
     next_sample: usize,
     /// When the last operation finished, from the start of the clients.
     last_done: Duration,
-    samples: Vec<(usize, Option<u64>)>,
+    samples: Vec<Sample>,
     errors: usize,
     failures: Vec<Failure>,
 }
@@ -551,19 +560,25 @@ impl Shared {
         state.done += ops;
         state.last_done = self.started.elapsed();
         while state.done >= state.next_sample {
-            let at = state.next_sample;
-            let rss = self.vcard_pid.and_then(vm_rss_kib);
-            state.samples.push((at, rss));
-            let seconds = self.started.elapsed().as_secs_f64();
+            let sample = Sample {
+                ops: state.done,
+                seconds: self.started.elapsed().as_secs_f64(),
+                rss_kib: self.vcard_pid.and_then(vm_rss_kib),
+            };
+            // The rate since the sample before, and over the whole run so far.
+            let (ops_before, seconds_before) = state.samples.last().map_or((0, 0.0), |s| (s.ops, s.seconds));
+            let rate = |ops: usize, seconds: f64| ops as f64 / seconds.max(1e-9);
             println!(
-                "soak: {:>6}/{} ops, {:>7.1} ops/s, vcard RSS {}, errors {}",
+                "soak: {:>6}/{} ops, {:>7.1} ops/s ({:>7.1} overall), vcard RSS {}, errors {}",
                 state.done,
                 self.options.ops,
-                state.done as f64 / seconds.max(1e-9),
-                rss.map_or("n/a".to_string(), mib),
+                rate(sample.ops - ops_before, sample.seconds - seconds_before),
+                rate(sample.ops, sample.seconds),
+                sample.rss_kib.map_or("n/a".to_string(), mib),
                 state.errors
             );
-            state.next_sample += self.options.sample_every;
+            state.samples.push(sample);
+            state.next_sample = (state.done / self.options.sample_every + 1) * self.options.sample_every;
         }
     }
 }
@@ -651,10 +666,20 @@ fn client(id: usize, reader: &str, shared: &Shared, keys: &Keys) -> ClientReport
         let errors_before = my_errors.get();
         let mut pending = Vec::new();
         let mut transaction_ok = true;
-        match card.transaction() {
-            Err(e) => {
+        match card.transaction2() {
+            Err((card, e)) => {
                 fail("begin-transaction", String::new(), e.to_string());
                 transaction_ok = false;
+                // Someone reset the card (an error all the same): reconnect, as a client must.
+                if e == pcsc::Error::ResetCard
+                    && let Err(e) = card.reconnect(
+                        pcsc::ShareMode::Shared,
+                        pcsc::Protocols::ANY,
+                        pcsc::Disposition::LeaveCard,
+                    )
+                {
+                    fail("reconnect", String::new(), e.to_string());
+                }
             }
             Ok(tx) => {
                 for &op in &plan {
@@ -693,6 +718,11 @@ fn client(id: usize, reader: &str, shared: &Shared, keys: &Keys) -> ClientReport
             );
             break;
         }
+    }
+    // Dropping a pcsc::Card disconnects with a reset, which the other clients would see as
+    // SCARD_W_RESET_CARD in their next transaction: leave the card as it is.
+    if let Err((_, e)) = card.disconnect(pcsc::Disposition::LeaveCard) {
+        fail("disconnect", String::new(), e.to_string());
     }
     shared.retire(id);
     report
@@ -910,7 +940,9 @@ pub fn run_client(options: &Options, reader: &str, vcard_pid: Option<u32>) -> Re
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     println!("soak: setup: P-256 and RSA-2048 keys, shared data object CF01");
     let keys = setup(&card, &mut rng)?;
-    drop(card);
+    // Not a plain drop: that disconnects with a reset (the PIN state would go, harmlessly here).
+    card.disconnect(pcsc::Disposition::LeaveCard)
+        .map_err(|(_, e)| format!("disconnect after setup: {e}"))?;
     drop(context);
     let first_rss = vcard_pid.and_then(vm_rss_kib);
     if vcard_pid.is_some() && first_rss.is_none() {
@@ -974,9 +1006,13 @@ pub fn run_client(options: &Options, reader: &str, vcard_pid: Option<u32>) -> Re
     });
     let mut state = shared.lock();
     let seconds = state.last_done.as_secs_f64();
-    if state.samples.last().is_none_or(|s| s.0 != state.done) {
-        let done = state.done;
-        state.samples.push((done, vcard_pid.and_then(vm_rss_kib)));
+    if state.samples.last().is_none_or(|s| s.ops != state.done) {
+        let sample = Sample {
+            ops: state.done,
+            seconds,
+            rss_kib: vcard_pid.and_then(vm_rss_kib),
+        };
+        state.samples.push(sample);
     }
     let summary = Summary::new(options, seconds, &state, &reports);
     println!("{}", summary.text());
@@ -1001,7 +1037,7 @@ struct Summary {
     first_errors: Vec<String>,
     per_client: Vec<(usize, usize)>,
     per_op: Vec<(&'static str, usize, Option<Duration>)>,
-    samples: Vec<(usize, Option<u64>)>,
+    samples: Vec<Sample>,
     rss: Option<Rss>,
 }
 
@@ -1032,7 +1068,7 @@ impl Summary {
         let known: Vec<(usize, u64)> = state
             .samples
             .iter()
-            .filter_map(|&(at, kib)| kib.map(|k| (at, k)))
+            .filter_map(|s| s.rss_kib.map(|k| (s.ops, k)))
             .collect();
         let warm_from = options.ops.div_ceil(10);
         let rss = match (known.first(), known.last()) {
@@ -1171,9 +1207,13 @@ impl Summary {
         let samples: Vec<String> = self
             .samples
             .iter()
-            .map(|(at, kib)| format!("[{at}, {}]", kib.map_or("null".to_string(), |k| k.to_string())))
+            .map(|x| {
+                let kib = x.rss_kib.map_or("null".to_string(), |k| k.to_string());
+                format!("[{}, {:.3}, {kib}]", x.ops, x.seconds)
+            })
             .collect();
-        let _ = writeln!(s, "  \"rss_samples\": [{}]", samples.join(", "));
+        let _ = writeln!(s, "  \"rss_samples\": [{}],", samples.join(", "));
+        s.push_str("  \"rss_samples_are\": \"[operations finished, seconds, VmRSS KiB]\"\n");
         s.push_str("}\n");
         s
     }
