@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod soak;
+
 /// The SO-PIN of the acceptance tests (`sc-hsm-tool --so-pin`), hex of "57621880".
 pub const SO_PIN: &str = "3537363231383830";
 /// The user PIN of the acceptance tests.
@@ -366,6 +368,12 @@ impl Env {
                 self.diagnostics()
             );
         }
+    }
+
+    /// The process id of card `index` while it runs (`nsenter` execs the card without forking, so
+    /// this is `pico-hsm-vcard` itself): for `/proc/<pid>/status` (the soak driver samples its RSS).
+    pub fn card_pid(&self, index: usize) -> Option<u32> {
+        self.lock_cards()[index].process.as_ref().map(Child::id)
     }
 
     /// Kills card `index` with SIGKILL (a power cut for its flash file) and waits for it to be gone.
@@ -1157,13 +1165,18 @@ pub fn vcard_binary() -> &'static Path {
         if let Some(path) = std::env::var_os("PICO_HSM_VCARD") {
             return PathBuf::from(path);
         }
-        // Test executables live in <target>/<profile>/deps/, the package's binaries in <target>/<profile>/.
+        // Test executables live in <target>/<profile>/deps/, the package's binaries (and the `soak`
+        // driver, which starts an Env itself) in <target>/<profile>/.
         let exe = std::env::current_exe().expect("current_exe");
-        let binary = exe
-            .parent()
-            .and_then(Path::parent)
-            .map(|dir| dir.join("e2e-vcard"))
-            .unwrap_or_default();
+        let beside = exe.parent().map(|dir| dir.join("e2e-vcard"));
+        let binary = match beside {
+            Some(path) if path.is_file() => path,
+            _ => exe
+                .parent()
+                .and_then(Path::parent)
+                .map(|dir| dir.join("e2e-vcard"))
+                .unwrap_or_default(),
+        };
         assert!(
             binary.is_file(),
             "{} not found: run the end-to-end tests through cargo (cargo test -p hsm-e2e), or set PICO_HSM_VCARD",

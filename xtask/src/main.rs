@@ -6,6 +6,8 @@
 //! * `cargo xtask fuzz [--seconds N] [TARGET...]`: libFuzzer on the fuzz targets (cargo-fuzz).
 //! * `cargo xtask bench`: one table of host operations through PKCS#11 (the virtual card, SoftHSM2,
 //!   `openssl speed`, the emulated Pico when built); `--apdu`: APDU round trips too.
+//! * `cargo xtask soak`: 10,000 mixed operations from two PC/SC clients interleaving transactions on
+//!   one virtual card in a private pcscd, every answer checked, the card's RSS sampled.
 //! * `cargo xtask firmware [--board pico|pico2]`: the board images as UF2, with flash and RAM use.
 //! * `cargo xtask m33-kat`: the crypto and card known-answer tests on an emulated Cortex-M33 (qemu).
 //! * `cargo xtask emu`: the Pico image in the rp2040js emulator, served to pcscd through vpcd.
@@ -83,6 +85,37 @@ enum Task {
         #[arg(long)]
         apdu: bool,
     },
+    /// Soak: mixed operations from several PC/SC clients interleaving transactions on one virtual
+    /// card (in a private pcscd), every status word and result checked, the card's RSS sampled
+    ///
+    /// Each client (its own PC/SC connection) loops over transactions of SELECT, VERIFY, READ
+    /// BINARY, UPDATE BINARY + read-back, ECDSA P-256 and RSA-2048 signatures (verified on the host),
+    /// GET CHALLENGE and LIST KEYS, drawn from a seeded generator. Prints progress every
+    /// --sample-every operations and a summary (ops/s, per-operation medians, RSS first/last/max,
+    /// whether RSS stayed flat); fails if any operation failed. Release build unless --dev.
+    Soak {
+        /// Operations in all
+        #[arg(long, default_value_t = 10_000)]
+        ops: usize,
+        /// Seed of the operation mix and the data
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Client threads, each with its own PC/SC connection
+        #[arg(long, default_value_t = 2)]
+        clients: usize,
+        /// Write the figures as JSON to FILE
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+        /// Operations between two RSS samples (progress lines)
+        #[arg(long, default_value_t = 500)]
+        sample_every: usize,
+        /// No turns: leave the arbitration of transactions to pcscd alone
+        #[arg(long)]
+        race: bool,
+        /// The dev profile instead of release (no optimized build of the workspace needed)
+        #[arg(long)]
+        dev: bool,
+    },
     /// Build the firmware for the Raspberry Pi Pico (RP2040) and/or Pico 2 (RP2350) as UF2 files
     ///
     /// Writes target/firmware/pico-hsm-<board>.uf2 (copy it to the board's BOOTSEL drive) and the
@@ -126,15 +159,49 @@ fn main() -> ExitCode {
         }
         Task::M33Kat => setup(true).and_then(|()| firmware::m33_kat(&workspace_root())),
         Task::Emu(args) => emu::run(&workspace_root(), &args),
+        Task::Soak {
+            ops,
+            seed,
+            clients,
+            json,
+            sample_every,
+            race,
+            dev,
+        } => {
+            let mut args = vec![
+                "--ops".to_string(),
+                ops.to_string(),
+                "--seed".into(),
+                seed.to_string(),
+                "--clients".into(),
+                clients.to_string(),
+                "--sample-every".into(),
+                sample_every.to_string(),
+            ];
+            if let Some(json) = json {
+                // cargo runs the driver in the workspace root.
+                let json = std::path::absolute(&json).map_err(|e| format!("{}: {e}", json.display()));
+                match json {
+                    Ok(json) => args.extend(["--json".to_string(), json.display().to_string()]),
+                    Err(e) => return fail(e),
+                }
+            }
+            if race {
+                args.push("--race".into());
+            }
+            soak(!dev, &args)
+        }
         Task::Setup => setup(true),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("xtask: error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(e),
     }
+}
+
+fn fail(error: String) -> ExitCode {
+    eprintln!("xtask: error: {error}");
+    ExitCode::FAILURE
 }
 
 fn cargo() -> Command {
@@ -359,6 +426,23 @@ fn fuzz(root: &std::path::Path, seconds: u32, jobs: u32, targets: &[String]) -> 
         steps::run_cargo(&fuzz, &args, &env)?;
     }
     Ok(())
+}
+
+/// `cargo xtask soak`: builds the `soak` driver and the virtual card it starts (`e2e-vcard`, found
+/// beside it), then runs the driver; it starts its own private pcscd (needs the packages of `run`
+/// and root or user namespaces, like the end-to-end tests).
+fn soak(release: bool, args: &[String]) -> Result<(), String> {
+    let root = workspace_root();
+    host::ensure_packages(host::RUN_PACKAGES, false)?;
+    let profile: &[&str] = if release { &["--release"] } else { &[] };
+    let mut build = vec!["build", "-p", "hsm-e2e", "--bin", "soak", "--bin", "e2e-vcard"];
+    build.extend_from_slice(profile);
+    steps::run_cargo(&root, &build, &[])?;
+    let mut run = vec!["run", "--quiet", "-p", "hsm-e2e", "--bin", "soak"];
+    run.extend_from_slice(profile);
+    run.push("--");
+    run.extend(args.iter().map(String::as_str));
+    steps::run_cargo(&root, &run, &[("HSM_E2E_REQUIRE", "1")])
 }
 
 fn bench_apdu(count: u32) -> Result<(), String> {
