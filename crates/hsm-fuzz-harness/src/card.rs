@@ -235,12 +235,6 @@ impl Runner<'_> {
         let before = file_command.then(|| self.protected_files());
         let mut out = std::mem::take(&mut self.out);
         let n = self.card().transmit(apdu, &mut out);
-        if let Some(before) = before {
-            assert!(
-                before == self.protected_files(),
-                "{apdu:02X?} changed an internal or key file"
-            );
-        }
         let resp = &out[..n.min(out.len())];
         assert!(n >= 2, "response shorter than a status word: {n} bytes for {apdu:02X?}");
         assert!(n <= out.len(), "response length {n} exceeds the buffer ({})", out.len());
@@ -252,6 +246,9 @@ impl Runner<'_> {
             "{} data bytes with status {sw:04X} for {apdu:02X?}",
             data.len()
         );
+        if let Some(before) = before {
+            self.check_protected_files(apdu, sw, &before);
+        }
         assert_ne!(sw, 0x6F00, "6F00 (no precise diagnosis) for {apdu:02X?}");
         match CommandView::parse(apdu) {
             Err(_) => assert!(
@@ -316,6 +313,30 @@ impl Runner<'_> {
             }
             _ => {}
         }
+    }
+
+    /// UPDATE BINARY and DELETE FILE leave the internal and key files as `before` had them, except
+    /// a DELETE FILE that succeeded on a user key (by FID or as the current EF), which removes that
+    /// key file and nothing else of them.
+    fn check_protected_files(&mut self, apdu: &[u8], sw: u16, before: &[(u16, Option<Vec<u8>>)]) {
+        let after = self.protected_files();
+        if after == before {
+            return;
+        }
+        let gone: Vec<u16> = before
+            .iter()
+            .filter(|(f, _)| !after.iter().any(|(g, _)| g == f))
+            .map(|(f, _)| *f)
+            .collect();
+        let kept_intact = after.iter().all(|e| before.contains(e));
+        let key_delete = apdu.get(1) == Some(&0xE4)
+            && sw == 0x9000
+            && kept_intact
+            && matches!(gone[..], [f] if classify(f) == Class::Key && f != hsm_card::files::fid::DEVICE_KEY);
+        assert!(
+            key_delete,
+            "{apdu:02X?} ({sw:04X}) changed an internal or key file: gone {gone:04X?}, intact otherwise: {kept_intact}"
+        );
     }
 
     /// No 16-byte chunk of an internal or key file may show up in a response.
