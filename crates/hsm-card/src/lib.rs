@@ -147,6 +147,15 @@ impl<P: Platform> Card<P> {
         self.app.drbg.request_reseed();
     }
 
+    /// A device restart in place (the rescue applet's reboot on a platform that cannot restart the
+    /// process or chip): as [`Card::new`] on the same platform, the session, the APDU layer, the
+    /// rescue applet's clock and the DRBG start over.
+    pub fn restart(&mut self) {
+        self.reset();
+        self.app.rtc = None;
+        self.app.drbg = Drbg::new();
+    }
+
     /// Processes one command APDU; writes response data and SW1 SW2 into `out` and returns their length.
     ///
     /// `out` should be [`RESPONSE_BUFFER_SIZE`] bytes; a shorter buffer caps the response length.
