@@ -57,8 +57,10 @@ impl TimeFormat {
 /// One parsed rescue command.
 #[derive(Debug, PartialEq, Eq)]
 enum Command<'a> {
-    /// 10 01: sign a 32-byte hash with the device key, raw `r ‖ s` (button).
-    KeydevSign(&'a [u8]),
+    /// 10 01: upstream signs a 32-byte hash with its keydev key. Refused here (6A81): our device
+    /// key is the attestation key of every CV request, and a signature over a host's hash would
+    /// let the host forge the attestation of a key made outside the card.
+    KeydevSign,
     /// 10 02: the device key's public point.
     KeydevPublic,
     /// 10 03: replace C_DevAut (2F02) with a certificate chain for the device key (button).
@@ -89,7 +91,7 @@ impl<'a> Command<'a> {
         match cmd.ins {
             0x10 => match cmd.p1 {
                 0x01 if data.len() != 32 => Err(Status::WrongLength),
-                0x01 => no_p2(Command::KeydevSign(data)),
+                0x01 => no_p2(Command::KeydevSign),
                 0x02 if !data.is_empty() => Err(Status::WrongLength),
                 0x02 => no_p2(Command::KeydevPublic),
                 0x03 if data.is_empty() => Err(Status::WrongLength),
@@ -141,10 +143,7 @@ impl<'a> Command<'a> {
     fn needs_button(&self) -> bool {
         matches!(
             self,
-            Command::KeydevSign(_)
-                | Command::KeydevCertificate(_)
-                | Command::WritePhy(_)
-                | Command::Reboot(Reboot::Bootsel)
+            Command::KeydevCertificate(_) | Command::WritePhy(_) | Command::Reboot(Reboot::Bootsel)
         )
     }
 }
@@ -292,20 +291,14 @@ impl<P: Platform> App<P> {
         // Checks that need no button come first, so that a command bound to fail never asks for it.
         match &command {
             Command::KeydevCertificate(chain) => self.check_device_chain(chain)?,
-            Command::KeydevSign(_) if self.device_key()?.is_none() => return Err(Status::ReferenceNotFound),
+            Command::KeydevSign => return Err(Status::FunctionNotSupported),
             _ => {}
         }
         if command.needs_button() && !self.platform.confirm() {
             return Err(Status::SecurityIssue);
         }
         match command {
-            Command::KeydevSign(hash) => {
-                let key = self.device_ec_key()?.ok_or(Status::ReferenceNotFound)?;
-                let signature = key
-                    .ecdsa_sign_raw(hash, self.drbg()?)
-                    .map_err(|_| Status::ExecutionError)?;
-                reply.extend(&signature)?;
-            }
+            Command::KeydevSign => return Err(Status::FunctionNotSupported),
             Command::KeydevPublic => {
                 if self.device_key()?.is_none() {
                     self.ensure_device_identity()?;
