@@ -41,3 +41,18 @@ pub const COUNTERS_START: u32 = FLASH_SIZE as u32 - COUNTERS_SIZE;
 pub const MAX_APDU: usize = 4 + 3 + hsm_apdu::MAX_COMMAND_DATA + 2;
 /// The CCID message buffer: the largest APDU plus the 10-byte CCID header.
 pub const CCID_MESSAGE: usize = MAX_APDU + hsm_ccid::HEADER_LEN;
+
+/// Bytes of flash the firmware image takes: from the start of flash to the end of the load image
+/// of `.data` (cortex-m-rt's `__sidata`, `__sdata`, `__edata`), the last section the linker
+/// places in flash. Reported by the rescue applet's flash information.
+pub fn firmware_size() -> u32 {
+    unsafe extern "C" {
+        static __sidata: u8;
+        static __sdata: u8;
+        static __edata: u8;
+    }
+    const XIP_BASE: u32 = 0x1000_0000;
+    let load = &raw const __sidata as u32;
+    let data = (&raw const __edata as u32).wrapping_sub(&raw const __sdata as u32);
+    load.wrapping_add(data).wrapping_sub(XIP_BASE)
+}

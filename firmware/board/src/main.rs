@@ -254,7 +254,15 @@ fn main() -> ! {
     };
 
     static CARD: StaticCell<Card<Board>> = StaticCell::new();
-    let card = CARD.init(Card::new(Board::new(store, counters, source, secret, serial)));
+    let card = CARD.init(Card::new(Board::new(
+        store,
+        counters,
+        source,
+        secret,
+        serial,
+        #[cfg(feature = "rp2040")]
+        bootsel,
+    )));
 
     static SERIAL: StaticCell<[u8; 16]> = StaticCell::new();
     let serial_str = serial_hex(&serial, SERIAL.init([0; 16]));
@@ -276,9 +284,26 @@ fn main() -> ! {
             Some(len) => {
                 let n = card.transmit(&command[..len], response);
                 port::finish(&response[..n.min(response.len())]);
+                if let Some(mode) = card.platform_mut().take_reboot() {
+                    reboot(mode);
+                }
             }
             None if !job.reset => cortex_m::asm::wfe(),
             None => {}
+        }
+    }
+}
+
+/// The rescue applet's reboot, once its answer is on its way: the USB executor gets 100 ms to send
+/// it (upstream's `watchdog_reboot(0, 0, 100)`). Flash writes are complete when a command returns.
+fn reboot(mode: hsm_card::Reboot) -> ! {
+    embassy_time::block_for(embassy_time::Duration::from_millis(100));
+    match mode {
+        hsm_card::Reboot::Normal => cortex_m::peripheral::SCB::sys_reset(),
+        hsm_card::Reboot::Bootsel => {
+            embassy_rp::rom_data::reset_to_usb_boot(0, 0);
+            // The boot ROM does not return; if it ever did, a plain reset is the safe way out.
+            cortex_m::peripheral::SCB::sys_reset()
         }
     }
 }

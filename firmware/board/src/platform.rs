@@ -8,7 +8,7 @@ use embassy_rp::flash::{Blocking, Flash};
 use embassy_rp::peripherals::FLASH;
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-use hsm_card::{EntropyFailure, Platform};
+use hsm_card::{EntropyFailure, Mcu, Platform, Reboot, RebootUnsupported};
 use hsm_store::Store;
 use zeroize::Zeroizing;
 
@@ -35,7 +35,16 @@ pub struct Board {
     entropy: crate::entropy::Source,
     secret: Zeroizing<[u8; 32]>,
     serial: [u8; 8],
+    /// The button for press-to-confirm (RP2040: BOOTSEL; the Pico 2 has no BOOTSEL reading yet).
+    #[cfg(feature = "rp2040")]
+    bootsel: embassy_rp::Peri<'static, embassy_rp::peripherals::BOOTSEL>,
+    /// The reboot the rescue applet asked for, done by `main` once the answer is sent.
+    reboot: Option<Reboot>,
 }
+
+/// How long a press-to-confirm waits for the button (upstream's default window).
+#[cfg(feature = "rp2040")]
+const CONFIRM_WINDOW_MS: u32 = 15_000;
 
 impl Board {
     /// The board over mounted stores, with its root and serial.
@@ -45,6 +54,7 @@ impl Board {
         entropy: crate::entropy::Source,
         secret: Zeroizing<[u8; 32]>,
         serial: [u8; 8],
+        #[cfg(feature = "rp2040")] bootsel: embassy_rp::Peri<'static, embassy_rp::peripherals::BOOTSEL>,
     ) -> Self {
         Self {
             store,
@@ -52,7 +62,15 @@ impl Board {
             entropy,
             secret,
             serial,
+            #[cfg(feature = "rp2040")]
+            bootsel,
+            reboot: None,
         }
+    }
+
+    /// The reboot asked for since the last call, if any.
+    pub fn take_reboot(&mut self) -> Option<Reboot> {
+        self.reboot.take()
     }
 }
 
@@ -77,5 +95,53 @@ impl Platform for Board {
 
     fn serial(&self) -> [u8; 8] {
         self.serial
+    }
+
+    fn mcu(&self) -> Mcu {
+        #[cfg(feature = "rp2040")]
+        return Mcu::Rp2040;
+        #[cfg(feature = "rp235x")]
+        return Mcu::Rp2350;
+    }
+
+    /// RP2040: a press of BOOTSEL within 15 s, the LED showing "waiting for the button". The Pico 2
+    /// cannot read BOOTSEL yet (embassy-rp): never confirmed.
+    fn confirm(&mut self) -> bool {
+        #[cfg(feature = "rp2040")]
+        {
+            crate::led::set_waiting_button(true);
+            let mut waited = 0;
+            let pressed = loop {
+                if embassy_rp::bootsel::is_bootsel_pressed(self.bootsel.reborrow()) {
+                    break true;
+                }
+                if waited >= CONFIRM_WINDOW_MS {
+                    break false;
+                }
+                embassy_time::block_for(embassy_time::Duration::from_millis(50));
+                waited += 50;
+            };
+            crate::led::set_waiting_button(false);
+            pressed
+        }
+        #[cfg(feature = "rp235x")]
+        false
+    }
+
+    fn monotonic_ms(&mut self) -> Option<u64> {
+        Some(embassy_time::Instant::now().as_millis())
+    }
+
+    fn request_reboot(&mut self, mode: Reboot) -> Result<(), RebootUnsupported> {
+        self.reboot = Some(mode);
+        Ok(())
+    }
+
+    fn flash_size(&self) -> u32 {
+        FLASH_SIZE as u32
+    }
+
+    fn firmware_size(&self) -> Option<u32> {
+        Some(crate::layout::firmware_size())
     }
 }
