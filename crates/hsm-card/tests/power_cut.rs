@@ -779,6 +779,23 @@ fn update_binary_chunk_at_offset_on(gc: Gc) {
     update_case(gc, "UPDATE BINARY (offset 600)", DATA, 600, &chunk, Some(old), new);
 }
 
+/// GENERATE of a P-256 key into slot `id` with metadata `meta` (hex), and the public point of the
+/// key it makes on `img`: generation is deterministic from the boot on, so every run makes it.
+fn generation(img: &Image, id: u8, meta: &str) -> (Vec<u8>, Vec<u8>) {
+    let gen_apdu = apdu(
+        0x00,
+        0x46,
+        id,
+        0x00,
+        &keygen_data(&ec_template(Curve::Secp256r1), &h(meta)),
+    );
+    let (mut c, _) = boot(img);
+    log_in(&mut c);
+    let (req, sw) = txb(&mut c, &gen_apdu);
+    assert_eq!(sw, 0x9000);
+    (gen_apdu, public_point(&req, Curve::Secp256r1).to_vec())
+}
+
 /// GENERATE ASYMMETRIC KEY PAIR into a free slot: the key with its policy, PKCS#15 description and
 /// request, or no key. The key and its policy are one write (keys.rs `store_key`); the description
 /// and the request follow, so a cut between leaves the key under exactly its policy without them
@@ -786,19 +803,7 @@ fn update_binary_chunk_at_offset_on(gc: Gc) {
 fn generate_into_a_free_slot_on(gc: Gc) {
     let d = device("", nothing);
     let id = 2;
-    let gen_apdu = apdu(
-        0x00,
-        0x46,
-        id,
-        0x00,
-        &keygen_data(&ec_template(Curve::Secp256r1), &h(KEY_META)),
-    );
-    // Generation is deterministic from the boot on: the key every run makes.
-    let (mut c, _) = boot(&d.image);
-    log_in(&mut c);
-    let (req, sw) = txb(&mut c, &gen_apdu);
-    assert_eq!(sw, 0x9000);
-    let public = public_point(&req, Curve::Secp256r1).to_vec();
+    let (gen_apdu, public) = generation(&d.image, id, KEY_META);
     let files = [0xCC02, 0xC402, 0xCE02];
     run(
         gc,
@@ -844,18 +849,7 @@ fn generate_into_an_occupied_slot_on(gc: Gc) {
         // One use spent: the counter the old key must keep.
         assert!(key_signs(c, id, &old_public));
     });
-    let gen_apdu = apdu(
-        0x00,
-        0x46,
-        id,
-        0x00,
-        &keygen_data(&ec_template(Curve::Secp256r1), &h(new_meta)),
-    );
-    let (mut c, _) = boot(&d.image);
-    log_in(&mut c);
-    let (req, sw) = txb(&mut c, &gen_apdu);
-    assert_eq!(sw, 0x9000);
-    let new_public = public_point(&req, Curve::Secp256r1).to_vec();
+    let (gen_apdu, new_public) = generation(&d.image, id, new_meta);
     let request_public = |c: &mut PcCard| {
         let (req, sw) = read_binary(c, 0xCE03);
         assert_eq!(sw, 0x9000, "request of key {id}");
