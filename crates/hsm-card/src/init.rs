@@ -65,11 +65,11 @@ impl<'a> InitParams<'a> {
     }
 }
 
-/// Files that survive re-initialization: the device identity.
+/// Files that survive re-initialization: the device identity and the PHY configuration.
 fn persistent(f: u16) -> bool {
     matches!(
         f,
-        fid::DEVICE_KEY | fid::DEVICE_PRKD | fid::DEVICE_REQUEST | fid::C_DEVAUT
+        fid::DEVICE_KEY | fid::DEVICE_PRKD | fid::DEVICE_REQUEST | fid::C_DEVAUT | crate::rescue::PHY_FID
     )
 }
 
@@ -169,7 +169,7 @@ impl<P: Platform> App<P> {
     /// Unlike upstream no PRKD (C400) is written for the device key: OpenSC would then offer it as a
     /// PKCS#11 private key, and this card never lets user commands use slot 0 (DESIGN §5). Without a
     /// PRKD OpenSC's emulator skips the key, while CC00 stays in LIST KEYS where upstream puts it.
-    fn ensure_device_identity(&mut self) -> Result<(), Status> {
+    pub(crate) fn ensure_device_identity(&mut self) -> Result<(), Status> {
         let existing = self.device_key()?;
         let have_certs = [fid::C_DEVAUT, fid::DEVICE_REQUEST]
             .iter()

@@ -5,7 +5,8 @@
 //! device it gets through [`Platform`].
 //!
 //! A command travels: [`hsm_apdu::ApduLayer`] (lengths, chaining, GET RESPONSE) → the class and
-//! selection gate in [`App::process`] → one handler per command family (`fs`, `pin`, `init`, `keygen`, `ops`, `hd`).
+//! selection gate in [`App::process`] → one handler per command family (`fs`, `pin`, `init`, `keygen`, `ops`, `hd`),
+//! or the rescue applet (`rescue`) when its AID is selected.
 //!
 //! # RSA and the RP2040
 //! RSA keys need the `rsa` feature (default) and a target with atomic pointers: RustCrypto `rsa`
@@ -31,6 +32,7 @@ mod keys;
 mod ops;
 mod pin;
 mod platform;
+mod rescue;
 mod secrets;
 mod symkey;
 #[cfg(any(test, feature = "testing"))]
@@ -45,7 +47,8 @@ use zeroize::Zeroizing;
 
 pub use init::{VERSION, device_name};
 pub use keycache::Budget as KeyCacheBudget;
-pub use platform::{EntropyFailure, PLATFORM_ROOT_FID, Platform};
+pub use platform::{EntropyFailure, Mcu, PLATFORM_ROOT_FID, Platform, Reboot, RebootUnsupported};
+pub use rescue::AID as RESCUE_AID;
 use secrets::{DeviceKeys, Key32};
 
 /// The genuine SmartCard-HSM ATR (reference §1), so OpenSC's `sc-hsm` driver binds unchanged.
@@ -61,6 +64,8 @@ pub const RESPONSE_BUFFER_SIZE: usize = hsm_apdu::MAX_RESPONSE_DATA + 2;
 #[derive(Default)]
 pub(crate) struct Session {
     pub app_selected: bool,
+    /// The rescue applet is selected instead (`rescue.rs`).
+    pub rescue_selected: bool,
     /// The current elementary file, for commands that address "the current EF".
     pub current_ef: Option<u16>,
     pub user_verified: bool,
@@ -96,6 +101,8 @@ pub(crate) struct App<P: Platform> {
     pub serial: [u8; 8],
     /// What the key cache may hold.
     pub key_cache_budget: keycache::Budget,
+    /// The rescue applet's clock: kept across card resets, lost when the device restarts.
+    pub rtc: Option<rescue::Rtc>,
 }
 
 /// A SmartCard-HSM card: feed it command APDUs, get response APDUs.
@@ -127,6 +134,7 @@ impl<P: Platform> Card<P> {
                 keys,
                 serial,
                 key_cache_budget: keycache::Budget::default(),
+                rtc: None,
             },
         };
         // A failure here is a damaged store, which the mount report and the commands answer for.
@@ -140,6 +148,15 @@ impl<P: Platform> Card<P> {
         self.app.session = Session::default();
         // Fresh entropy before the next random byte (issue 10: reseed on reset).
         self.app.drbg.request_reseed();
+    }
+
+    /// A device restart in place (the rescue applet's reboot on a platform that cannot restart the
+    /// process or chip): as [`Card::new`] on the same platform, the session, the APDU layer, the
+    /// rescue applet's clock and the DRBG start over.
+    pub fn restart(&mut self) {
+        self.reset();
+        self.app.rtc = None;
+        self.app.drbg = Drbg::new();
     }
 
     /// Processes one command APDU; writes response data and SW1 SW2 into `out` and returns their length.
@@ -279,8 +296,14 @@ impl<P: Platform> Application for App<P> {
                 self.select_application();
                 return self.select_application_fci(cmd, reply);
             }
+            if cmd.data == rescue::AID {
+                return self.select_rescue(cmd, reply);
+            }
             // OpenSC probes other drivers' AIDs first; answering 9000 would make it take us for them.
             return Err(Status::FileNotFound);
+        }
+        if self.session.rescue_selected {
+            return self.rescue(cmd, reply);
         }
         if !self.session.app_selected {
             return Err(Status::InstructionNotSupported);

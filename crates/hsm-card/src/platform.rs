@@ -37,4 +37,71 @@ pub trait Platform {
 
     /// The 8-byte unique device serial (chip id; random per state directory on the virtual card).
     fn serial(&self) -> [u8; 8];
+
+    /// The microcontroller, as the rescue applet reports it. Default: [`Mcu::Emulation`].
+    fn mcu(&self) -> Mcu {
+        Mcu::Emulation
+    }
+
+    /// Asks the user to confirm an operation by pressing the button (upstream's press-to-confirm),
+    /// waiting as long as the platform's confirmation window lasts. `true` only for a press.
+    ///
+    /// Default: never confirmed (the card then answers 6600 and changes nothing).
+    fn confirm(&mut self) -> bool {
+        false
+    }
+
+    /// A monotonic clock in milliseconds since some start (boot, process start), for the rescue
+    /// applet's real-time clock. Default: no clock (setting the time answers 6A81).
+    fn monotonic_ms(&mut self) -> Option<u64> {
+        None
+    }
+
+    /// Reboots the device once the current response has gone out: the platform notes the request,
+    /// and its transport carries it out after sending the response (9000) to the host.
+    ///
+    /// # Errors
+    /// The platform cannot reboot that way (the card answers 6A81). Default: no reboot at all.
+    fn request_reboot(&mut self, mode: Reboot) -> Result<(), RebootUnsupported> {
+        let _ = mode;
+        Err(RebootUnsupported)
+    }
+
+    /// Size of the whole flash chip (the virtual card: its flash image), in bytes. Default 0.
+    fn flash_size(&self) -> u32 {
+        0
+    }
+
+    /// Size of the firmware image in flash, if the platform has one (the boards). Default: none,
+    /// and the rescue applet's flash information has 5 fields instead of 6, as upstream's emulation.
+    fn firmware_size(&self) -> Option<u32> {
+        None
+    }
 }
+
+/// Microcontroller numbers of upstream's rescue applet (`PICO_MCU`, pypicokey `Platform`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mcu {
+    /// Raspberry Pi RP2040 (Pico).
+    Rp2040 = 0,
+    /// Raspberry Pi RP2350 (Pico 2).
+    Rp2350 = 1,
+    /// Espressif ESP32-S3 (upstream only).
+    Esp32 = 2,
+    /// A host emulation: the virtual card, tests.
+    Emulation = 3,
+}
+
+/// What the rescue applet's INS 1F asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reboot {
+    /// Restart the firmware (P1 00).
+    Normal,
+    /// Restart into the boot ROM's USB mass-storage mode, to flash a new image (P1 01).
+    Bootsel,
+}
+
+/// The platform cannot reboot the way asked ([`Platform::request_reboot`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RebootUnsupported;

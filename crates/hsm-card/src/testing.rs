@@ -9,7 +9,7 @@ use hsm_store::Store;
 use hsm_store::flash::{PowerCut, PowerCutError, RamFlash, RamFlashError};
 use zeroize::Zeroizing;
 
-use crate::Platform;
+use crate::{Platform, Reboot, RebootUnsupported};
 
 /// Size of the RAM main store.
 pub const MAIN_SIZE: usize = 512 * 1024;
@@ -27,6 +27,10 @@ pub struct RamPlatform<F: NorFlash = RamFlash> {
     secret: [u8; 32],
     serial: [u8; 8],
     entropy_fails: bool,
+    confirm: bool,
+    confirmations: u32,
+    clock_ms: u64,
+    reboot: Option<Reboot>,
 }
 
 impl<F: NorFlash> core::fmt::Debug for RamPlatform<F> {
@@ -65,6 +69,10 @@ impl<F: NorFlash> RamPlatform<F> {
             secret: [0; 32],
             serial: [0; 8],
             entropy_fails: false,
+            confirm: false,
+            confirmations: 0,
+            clock_ms: 0,
+            reboot: None,
         };
         let mut secret = [0u8; 32];
         p.fill(&mut secret);
@@ -83,6 +91,26 @@ impl<F: NorFlash> RamPlatform<F> {
     /// Makes the entropy source fail its health tests (`true`) or work again.
     pub fn set_entropy_failure(&mut self, fails: bool) {
         self.entropy_fails = fails;
+    }
+
+    /// What the button answers from now on: pressed (`true`) or not (`false`, the default).
+    pub fn set_confirm(&mut self, pressed: bool) {
+        self.confirm = pressed;
+    }
+
+    /// How many times the card asked for the button.
+    pub fn confirmations(&self) -> u32 {
+        self.confirmations
+    }
+
+    /// Moves the monotonic clock (which starts at 0 ms) forward.
+    pub fn advance_clock(&mut self, ms: u64) {
+        self.clock_ms = self.clock_ms.saturating_add(ms);
+    }
+
+    /// The reboot the card asked for since the last call, if any.
+    pub fn take_reboot(&mut self) -> Option<Reboot> {
+        self.reboot.take()
     }
 
     /// The deterministic "entropy": xorshift64.
@@ -126,6 +154,30 @@ impl<F: NorFlash> Platform for RamPlatform<F> {
 
     fn serial(&self) -> [u8; 8] {
         self.serial
+    }
+
+    fn confirm(&mut self) -> bool {
+        self.confirmations = self.confirmations.saturating_add(1);
+        self.confirm
+    }
+
+    fn monotonic_ms(&mut self) -> Option<u64> {
+        Some(self.clock_ms)
+    }
+
+    /// A normal reboot is recorded ([`RamPlatform::take_reboot`]); BOOTSEL is not supported.
+    fn request_reboot(&mut self, mode: Reboot) -> Result<(), RebootUnsupported> {
+        match mode {
+            Reboot::Normal => {
+                self.reboot = Some(mode);
+                Ok(())
+            }
+            Reboot::Bootsel => Err(RebootUnsupported),
+        }
+    }
+
+    fn flash_size(&self) -> u32 {
+        (MAIN_SIZE + COUNTERS_SIZE) as u32
     }
 }
 

@@ -44,6 +44,11 @@ struct Args {
     /// Address of vpcd, the pcscd reader driver the card connects to
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD)]
     vpcd: String,
+
+    /// Confirm every request for the button (press-to-confirm: the rescue applet's device-key
+    /// signature, certificate upload and PHY write). Without it they are refused (6600)
+    #[arg(long)]
+    auto_confirm: bool,
 }
 
 /// Parses the command line, runs the card until stopped, and returns the exit status.
@@ -67,7 +72,8 @@ fn run(args: Args) -> Result<(), String> {
     };
     let stop = install_signal_handlers()?;
     let state = StateDir::open(&state_path)?;
-    let platform = FilePlatform::open(&state)?;
+    let mut platform = FilePlatform::open(&state)?;
+    platform.set_auto_confirm(args.auto_confirm);
     let mut card = HsmCard::new(platform);
 
     log::info!("state directory: {}", state.path().display());

@@ -16,6 +16,20 @@ pub mod vpcd;
 
 use hsm_card::{Card, Platform};
 
+use crate::platform::FilePlatform;
+
+/// A platform that can ask for the device to restart (the rescue applet's reboot).
+pub trait Restart: Platform {
+    /// Whether a restart was asked for since the last call.
+    fn take_restart(&mut self) -> bool;
+}
+
+impl Restart for FilePlatform {
+    fn take_restart(&mut self) -> bool {
+        FilePlatform::take_restart(self)
+    }
+}
+
 /// [`hsm_card::Card`] as a [`vpcd::VirtualCard`], with its response buffer.
 pub struct HsmCard<P: Platform> {
     card: Card<P>,
@@ -37,7 +51,7 @@ impl<P: Platform> HsmCard<P> {
     }
 }
 
-impl<P: Platform> vpcd::VirtualCard for HsmCard<P> {
+impl<P: Restart> vpcd::VirtualCard for HsmCard<P> {
     fn atr(&self) -> &[u8] {
         &hsm_card::ATR
     }
@@ -54,5 +68,12 @@ impl<P: Platform> vpcd::VirtualCard for HsmCard<P> {
     fn forget(&mut self) {
         // The last response may hold plaintext (a decrypted secret, a private data object).
         zeroize::Zeroize::zeroize(&mut self.out[..]);
+    }
+
+    fn after_response(&mut self) {
+        if self.card.platform_mut().take_restart() {
+            log::info!("reboot (rescue applet): the card restarts");
+            self.card.restart();
+        }
     }
 }

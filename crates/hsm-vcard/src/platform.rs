@@ -1,7 +1,9 @@
 //! The card's [`Platform`] on files: both stores in `flash.bin`, the root secret and serial from
 //! `otp.bin`, entropy from the OS.
 
-use hsm_card::{EntropyFailure, Platform};
+use std::time::Instant;
+
+use hsm_card::{EntropyFailure, Platform, Reboot, RebootUnsupported};
 use hsm_store::flash::FileFlash;
 use hsm_store::{MountReport, Store};
 use zeroize::Zeroizing;
@@ -13,6 +15,11 @@ pub struct FilePlatform {
     store: Store<FileFlash>,
     counters: Store<FileFlash>,
     otp: Otp,
+    /// Whether the "button" confirms every request (`--auto-confirm`).
+    auto_confirm: bool,
+    /// The rescue applet asked for a reboot, done once its answer is sent.
+    restart: bool,
+    started: Instant,
 }
 
 impl FilePlatform {
@@ -29,7 +36,24 @@ impl FilePlatform {
             .map_err(|e| format!("cannot open {} twice: {e}", path.display()))?;
         let store = mount(&path, file, STORE_OFFSET, STORE_SIZE, "main store")?;
         let counters = mount(&path, second, COUNTERS_OFFSET, COUNTERS_SIZE, "counters")?;
-        Ok(Self { store, counters, otp })
+        Ok(Self {
+            store,
+            counters,
+            otp,
+            auto_confirm: false,
+            restart: false,
+            started: Instant::now(),
+        })
+    }
+
+    /// Whether requests for the button (press-to-confirm) are confirmed (`true`) or refused.
+    pub fn set_auto_confirm(&mut self, on: bool) {
+        self.auto_confirm = on;
+    }
+
+    /// Whether a reboot was asked for since the last call.
+    pub fn take_restart(&mut self) -> bool {
+        std::mem::take(&mut self.restart)
     }
 
     /// Flushes both flash regions to disk.
@@ -148,6 +172,36 @@ impl Platform for FilePlatform {
 
     fn serial(&self) -> [u8; 8] {
         self.otp.serial
+    }
+
+    /// The virtual card has no button: `--auto-confirm` presses it for every request, else every
+    /// request is refused (6600).
+    fn confirm(&mut self) -> bool {
+        if self.auto_confirm {
+            log::info!("button press requested: confirmed (--auto-confirm)");
+        } else {
+            log::warn!("button press requested: refused (start pico-hsm-vcard with --auto-confirm to confirm)");
+        }
+        self.auto_confirm
+    }
+
+    fn monotonic_ms(&mut self) -> Option<u64> {
+        Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// A normal reboot restarts the card in place once the answer is sent; there is no BOOTSEL.
+    fn request_reboot(&mut self, mode: Reboot) -> Result<(), RebootUnsupported> {
+        match mode {
+            Reboot::Normal => {
+                self.restart = true;
+                Ok(())
+            }
+            Reboot::Bootsel => Err(RebootUnsupported),
+        }
+    }
+
+    fn flash_size(&self) -> u32 {
+        u32::try_from(STORE_SIZE + COUNTERS_SIZE).unwrap_or(u32::MAX)
     }
 }
 

@@ -39,6 +39,9 @@ pub trait VirtualCard {
     fn transmit(&mut self, apdu: &[u8]) -> &[u8];
     /// Clears the last response once it has been sent (it may hold secrets).
     fn forget(&mut self) {}
+    /// Called once a response has been sent: the moment for what the command asked to happen after
+    /// its answer (a reboot).
+    fn after_response(&mut self) {}
 }
 
 /// How the vpcd client behaves.
@@ -250,6 +253,7 @@ impl Session {
                     log::debug!("{}", describe_exchange(apdu, response, started.elapsed()));
                 }
                 send_frame(&mut self.stream, &mut self.reply, response)?;
+                card.after_response();
             }
         }
         Ok(())
