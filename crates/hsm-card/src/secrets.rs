@@ -63,6 +63,12 @@ impl DeviceKeys {
         self.derive_key(&ikm, b"key")
     }
 
+    /// The check value of a secure-lock host secret (`extras.rs`): shows that a secret is the one
+    /// the lock was set with, and nothing about it.
+    pub fn lock_check(&self, secret: &[u8; 32]) -> Key32 {
+        self.derive_key(secret, b"secure-lock/check")
+    }
+
     /// The key sealing objects under the device root only.
     pub fn device_sealing_key(&self) -> Key32 {
         self.derive_key(&self.kbase[..], b"device")
