@@ -5,8 +5,6 @@
 
 mod common;
 
-use chacha20poly1305::aead::{Aead, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use common::*;
 use hsm_crypto::asym::Curve;
 
@@ -30,52 +28,6 @@ fn sign_apdu(id: u8) -> Vec<u8> {
 
 fn sign(c: &mut TestCard, id: u8) -> u16 {
     txb(c, &sign_apdu(id)).1
-}
-
-/// The host's side of one secure-lock key agreement (3A 01).
-struct Host {
-    public: Vec<u8>,
-    key: [u8; 32],
-    nonce: [u8; 12],
-}
-
-impl Host {
-    fn agree(c: &mut TestCard, rng: &mut u64) -> Host {
-        let sk = loop {
-            *rng += 1;
-            let b = sha256(&[b"host key", &rng.to_be_bytes()]);
-            if let Ok(sk) = p256::SecretKey::from_slice(&b) {
-                break sk;
-            }
-        };
-        let public = sk.public_key().to_sec1_bytes().to_vec();
-        assert_eq!(public.len(), 65);
-        let (card_public, sw) = txb(c, &apdu(0x80, 0x64, 0x3A, 0x01, &public));
-        assert_eq!(sw, 0x9000, "key agreement");
-        assert_eq!(card_public.len(), 65);
-        let card_pk = p256::PublicKey::from_sec1_bytes(&card_public).unwrap();
-        let shared = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), card_pk.as_affine());
-        let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, shared.raw_secret_bytes());
-        let mut okm = [0u8; 44];
-        hk.expand(&public, &mut okm).unwrap();
-        Host {
-            public,
-            key: okm[12..].try_into().unwrap(),
-            nonce: okm[..12].try_into().unwrap(),
-        }
-    }
-
-    fn seal(&self, secret: &[u8]) -> Vec<u8> {
-        ChaCha20Poly1305::new(&self.key.into())
-            .encrypt(
-                &self.nonce.into(),
-                Payload {
-                    msg: secret,
-                    aad: &self.public,
-                },
-            )
-            .unwrap()
-    }
 }
 
 /// A key agreement, then 3A `p2` with `secret`; the status word.
