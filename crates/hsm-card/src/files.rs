@@ -23,6 +23,9 @@ pub mod fid {
     /// SO-PIN retry counter `[max, current]` (counters store).
     pub const SO_RETRIES: u16 = 0x108A;
     pub const DEVICE_OPTIONS: u16 = 0x100E;
+    /// The secure-lock record (`extras.rs`): the MKEK's device share `Z`, or `Z ⊕ S` and a check
+    /// of the host secret `S` while the lock is on. Sealed under the device key. Internal.
+    pub const SECURE_LOCK: u16 = 0x1010;
     pub const KEY_DOMAINS: u16 = 0x10A0;
     pub const DKEK: u16 = 0x1090;
     /// `1070+d`: the UID of XKEK key domain `d` (the group signer key's public point without its
@@ -56,6 +59,12 @@ pub mod options {
     pub const RESET_RETRY_COUNTER: u16 = 0x0001;
     pub const TRANSPORT_PIN: u16 = 0x0002;
     pub const RESET_RETRY_ONLY: u16 = 0x0020;
+    /// Press-to-confirm: key use waits for the button (`Platform::confirm`).
+    pub const BUTTON: u16 = 0x0100;
+    /// New keys get a use counter when their request sets none.
+    pub const KEY_COUNTER_ALL: u16 = 0x0200;
+    /// Secure lock. Never stored in EF 100E: reported from the secure-lock record (`extras.rs`).
+    pub const SECURE_LOCK: u16 = 0x0400;
 }
 
 /// What a file id is, which decides what SELECT, READ, UPDATE and DELETE may do with it.

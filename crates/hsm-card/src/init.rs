@@ -84,6 +84,11 @@ impl<P: Platform> App<P> {
             return Ok(());
         }
         let params = InitParams::parse(cmd.data)?;
+        // As upstream: a secure-locked device is re-initialized only in a session that supplied
+        // the host secret (EXTRAS 3A 03); checked before the SO-PIN costs a retry.
+        if self.secure_locked()? && self.session.lock_secret.is_none() {
+            return Err(Status::SecurityStatusNotSatisfied);
+        }
         if self.pin_is_set(PinRef::So)? {
             match self.check_pin(PinRef::So, params.so_pin) {
                 Ok(_) => {}
@@ -105,8 +110,12 @@ impl<P: Platform> App<P> {
         self.ensure_device_identity()?;
 
         let mkek = Zeroizing::new(self.random_array::<32>()?);
-        if let Some(opts) = params.options {
-            self.write_file(fid::DEVICE_OPTIONS, &opts)?;
+        // The MKEK = PIN share ⊕ device share; the device share's record comes before the PINs.
+        let share = self.new_device_share(&mkek)?;
+        if let Some([hi, lo]) = params.options {
+            // The secure lock is never an option to store: only EXTRAS 3A sets it (`extras.rs`).
+            let hi = hi & !crate::files::options::SECURE_LOCK.to_be_bytes()[0];
+            self.write_file(fid::DEVICE_OPTIONS, &[hi, lo])?;
         }
         let mut domains: Vec<u8> = match params.dkek_shares {
             // No shares: a random DKEK of the device's own (keys can be wrapped, never moved).
@@ -127,13 +136,14 @@ impl<P: Platform> App<P> {
         }
         self.set_retries(PinRef::User, params.retries, params.retries)?;
         self.set_retries(PinRef::So, SO_RETRIES, SO_RETRIES)?;
-        self.write_pin(PinRef::User, params.user_pin, &mkek)?;
+        self.write_pin(PinRef::User, params.user_pin, &share)?;
         // Written last: from here on the device counts as initialized.
-        self.write_pin(PinRef::So, params.so_pin, &mkek)?;
+        self.write_pin(PinRef::So, params.so_pin, &share)?;
 
         self.session.user_verified = true;
         self.session.user_authenticated = true;
         self.session.mkek = Some(mkek);
+        self.session.pin_share = Some(share);
         Ok(())
     }
 

@@ -15,7 +15,6 @@ use crate::{App, Platform, cvc};
 /// Algorithm byte of XKEK key agreement (reference §3.15, P2 84).
 pub(crate) const ALGO_EC_DH_XKEK: u8 = 0x84;
 /// Default counter of new keys with the KEY_COUNTER_ALL option (reference §6.7).
-const KEY_COUNTER_ALL: u16 = 0x0200;
 const DEFAULT_COUNTER: u32 = 0xFFFF_FFFE;
 
 /// What to generate.
@@ -181,7 +180,7 @@ impl<P: Platform> App<P> {
     /// Gives `meta` the default use counter when the KEY_COUNTER_ALL option is on and the
     /// request set none (reference §6.7).
     pub(crate) fn apply_default_counter(&mut self, meta: &mut Metadata) -> Result<(), Status> {
-        if meta.counter.is_none() && self.device_options()? & KEY_COUNTER_ALL != 0 {
+        if meta.counter.is_none() && self.device_options()? & crate::files::options::KEY_COUNTER_ALL != 0 {
             meta.counter = Some(DEFAULT_COUNTER);
         }
         Ok(())

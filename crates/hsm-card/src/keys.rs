@@ -367,7 +367,14 @@ impl<P: Platform> App<P> {
     /// metadata. Every check runs each time; the key cache (`keycache.rs`) only saves the
     /// unsealing and parsing of a key file it has seen, byte for byte, before. A key of the first
     /// format is rewritten in today's (its only write).
+    ///
+    /// With press-to-confirm on (option 0x0100) the button must confirm each use, once the checks
+    /// passed and before anything is spent (6600 otherwise).
     pub(crate) fn load_key_for(&mut self, id: u8, alg: u8) -> Result<(LoadedKey, Metadata), Status> {
+        self.load_key_gated(id, alg, true)
+    }
+
+    fn load_key_gated(&mut self, id: u8, alg: u8, confirm: bool) -> Result<(LoadedKey, Metadata), Status> {
         if !self.session.user_authenticated || id == 0 {
             return Err(Status::SecurityStatusNotSatisfied);
         }
@@ -379,6 +386,9 @@ impl<P: Platform> App<P> {
         if !meta.allows(alg) {
             return Err(Status::ConditionsNotSatisfied);
         }
+        if confirm {
+            self.confirm_use()?;
+        }
         let fingerprint = hsm_crypto::hash::sha256(&[&file.raw]);
         let key = match self.session.key_cache.take(id, &fingerprint) {
             Some(key) => key,
@@ -388,7 +398,7 @@ impl<P: Platform> App<P> {
             // Its counter as it stands becomes the new file's; a cut before the old counter is
             // dropped leaves that counter unbound, which reads as the same number.
             self.store_key(id, &meta, &key)?;
-            return self.load_key_for(id, alg);
+            return self.load_key_gated(id, alg, false);
         }
         Ok((LoadedKey { key, id, fingerprint }, meta))
     }

@@ -22,6 +22,7 @@ extern crate std;
 
 mod cvc;
 mod dkek;
+mod extras;
 pub mod files;
 mod fs;
 mod hd;
@@ -72,8 +73,15 @@ pub(crate) struct Session {
     pub so_verified: bool,
     /// Upstream `isUserAuthenticated`: gates key use and writes.
     pub user_authenticated: bool,
-    /// The MKEK, unlocked by a PIN or SO-PIN in this session.
+    /// The MKEK, unlocked by a PIN or SO-PIN in this session (and, with the secure lock on, the
+    /// host secret: `extras.rs`).
     pub mkek: Option<Key32>,
+    /// What the verified PIN record holds: the MKEK's PIN share (`pin.rs`, `extras.rs`).
+    pub pin_share: Option<Key32>,
+    /// The secure-lock host secret, checked, supplied by EXTRAS 3A 03 in this session.
+    pub lock_secret: Option<Key32>,
+    /// The secure-lock key agreement of this session (EXTRAS 3A 01).
+    pub lock_agreement: Option<extras::Agreement>,
     /// The HD node kept by INS 4A P1 10 for the next HD operation (`hd.rs`).
     pub hd: Option<hd::Node>,
     /// Parsed private keys of this session (`keycache.rs`).
@@ -87,6 +95,9 @@ impl Session {
         self.so_verified = false;
         self.user_authenticated = false;
         self.mkek = None;
+        self.pin_share = None;
+        self.lock_secret = None;
+        self.lock_agreement = None;
         self.hd = None;
         self.key_cache.clear();
     }
@@ -336,6 +347,7 @@ impl<P: Platform> Application for App<P> {
             0x74 => self.unwrap_key(cmd),
             0x78 => self.cipher_symmetric(cmd, reply),
             0x4A => self.bip_slip(cmd, reply),
+            0x64 => self.extras(cmd, reply),
             _ => Err(Status::InstructionNotSupported),
         }
     }

@@ -1,9 +1,13 @@
 //! VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER (reference §3.6–3.8, §6.2; DESIGN §4).
 //!
 //! A PIN record (`1081` user, `1088` SO) is one file, written atomically:
-//! `PIN length ‖ 01 ‖ verifier(32) ‖ MKEK sealed under the PIN-derived key`. Keeping the verifier and
-//! the wrapped MKEK together means a power cut during a PIN change leaves either the old PIN with the
-//! old wrap or the new PIN with the new wrap, never a PIN that cannot unwrap the MKEK.
+//! `PIN length ‖ 01 ‖ verifier(32) ‖ PIN share sealed under the PIN-derived key`. Keeping the
+//! verifier and the wrapped share together means a power cut during a PIN change leaves either the
+//! old PIN with the old wrap or the new PIN with the new wrap, never a PIN that cannot unwrap it.
+//!
+//! Both records hold the same 32-byte PIN share `P` of the MKEK; the MKEK is `P ⊕ Z`, with the
+//! device share `Z` in the secure-lock record (`extras.rs`; a device initialized before that record
+//! existed has none, and its share is the MKEK itself). PIN changes rewrap `P` and never need `Z`.
 //!
 //! Retry counters (`[max, current]`) live in the counters store. A check decrements and persists the
 //! counter before the constant-time comparison and restores it on success, so cutting power after a
@@ -124,14 +128,14 @@ impl<P: Platform> App<P> {
             .map_err(crate::store_status)
     }
 
-    /// Builds the record for `pin_value`, sealing `mkek` under it.
-    pub(crate) fn pin_record(&mut self, pin: PinRef, pin_value: &[u8], mkek: &[u8; 32]) -> Result<Vec<u8>, Status> {
+    /// Builds the record for `pin_value`, sealing the PIN share `share` under it.
+    pub(crate) fn pin_record(&mut self, pin: PinRef, pin_value: &[u8], share: &[u8; 32]) -> Result<Vec<u8>, Status> {
         if pin_value.is_empty() || pin_value.len() > MAX_PIN_LEN {
             return Err(Status::WrongLength);
         }
         let (verifier, wrap) = self.keys.pin_keys(pin.reference(), pin_value);
         let nonce = self.random_array::<12>()?;
-        let sealed = self.keys.seal(&wrap, pin.record_fid(), &nonce, mkek);
+        let sealed = self.keys.seal(&wrap, pin.record_fid(), &nonce, share);
         let mut rec = Vec::with_capacity(2 + VERIFIER_LEN + sealed.len());
         rec.push(pin_value.len() as u8);
         rec.push(RECORD_FORMAT);
@@ -140,13 +144,13 @@ impl<P: Platform> App<P> {
         Ok(rec)
     }
 
-    /// Stores a new PIN wrapping `mkek`.
-    pub(crate) fn write_pin(&mut self, pin: PinRef, pin_value: &[u8], mkek: &[u8; 32]) -> Result<(), Status> {
-        let rec = self.pin_record(pin, pin_value, mkek)?;
+    /// Stores a new PIN wrapping the PIN share `share`.
+    pub(crate) fn write_pin(&mut self, pin: PinRef, pin_value: &[u8], share: &[u8; 32]) -> Result<(), Status> {
+        let rec = self.pin_record(pin, pin_value, share)?;
         self.write_file(pin.record_fid(), &rec)
     }
 
-    /// Checks `candidate` against the stored PIN, counting a retry. Returns the MKEK on success.
+    /// Checks `candidate` against the stored PIN, counting a retry. Returns the PIN share on success.
     ///
     /// Wrong PIN: `63Cx` with the retries left; the guess that uses up the last retry and every try
     /// after it answer `6983` (authentication method blocked), like upstream (DESIGN §5: its users and
@@ -171,16 +175,19 @@ impl<P: Platform> App<P> {
             .keys
             .open(&wrap, pin.record_fid(), &record.sealed_mkek)
             .ok_or(Status::ExecutionError)?;
-        let mut mkek = Zeroizing::new([0u8; 32]);
+        let mut share = Zeroizing::new([0u8; 32]);
         if plain.len() != 32 {
             return Err(Status::ExecutionError);
         }
-        mkek.copy_from_slice(&plain);
+        share.copy_from_slice(&plain);
         self.set_retries(pin, max, max)?;
-        Ok(mkek)
+        Ok(share)
     }
 
-    fn open_session(&mut self, pin: PinRef, mkek: Key32) {
+    /// Opens `pin`'s session with the PIN share `share`. The MKEK comes with it unless the secure
+    /// lock is on and this session has not supplied the host secret (`extras.rs`): the PIN is then
+    /// verified, but every key stays sealed (6400) until EXTRAS 3A 03.
+    fn open_session(&mut self, pin: PinRef, share: Key32) {
         match pin {
             PinRef::User => {
                 self.session.user_verified = true;
@@ -188,7 +195,8 @@ impl<P: Platform> App<P> {
             }
             PinRef::So => self.session.so_verified = true,
         }
-        self.session.mkek = Some(mkek);
+        self.session.mkek = self.mkek_of_share(&share).ok().flatten();
+        self.session.pin_share = Some(share);
     }
 
     /// A wrong VERIFY ends that PIN's verified state (ISO 7816-4 §7.5.6; DESIGN §5); the MKEK goes
@@ -203,6 +211,7 @@ impl<P: Platform> App<P> {
         }
         if !self.session.user_verified && !self.session.so_verified {
             self.session.mkek = None;
+            self.session.pin_share = None;
         }
     }
 
@@ -240,15 +249,15 @@ impl<P: Platform> App<P> {
                 (false, n) => Err(Status::RemainingRetries(n)),
             };
         }
-        let mkek = match self.check_pin(pin, cmd.data) {
-            Ok(mkek) => mkek,
+        let share = match self.check_pin(pin, cmd.data) {
+            Ok(share) => share,
             Err(e @ (Status::RemainingRetries(_) | Status::AuthenticationMethodBlocked)) => {
                 self.close_session(pin);
                 return Err(e);
             }
             Err(e) => return Err(e),
         };
-        self.open_session(pin, mkek);
+        self.open_session(pin, share);
         self.seal_pending_dkeks();
         Ok(())
     }
@@ -264,8 +273,8 @@ impl<P: Platform> App<P> {
         if new.is_empty() || new.len() > MAX_PIN_LEN {
             return Err(Status::WrongLength);
         }
-        let mkek = self.check_pin(pin, old)?;
-        self.write_pin(pin, new, &mkek)?;
+        let share = self.check_pin(pin, old)?;
+        self.write_pin(pin, new, &share)?;
         if pin == PinRef::User {
             // DESIGN §5: the transport-PIN state ends with the first PIN change.
             let opts = self.device_options()?;
@@ -273,7 +282,7 @@ impl<P: Platform> App<P> {
                 self.write_file(fid::DEVICE_OPTIONS, &(opts & !options::TRANSPORT_PIN).to_be_bytes())?;
             }
         }
-        self.open_session(pin, mkek);
+        self.open_session(pin, share);
         Ok(())
     }
 
@@ -295,8 +304,8 @@ impl<P: Platform> App<P> {
                 if new.is_empty() || new.len() > MAX_PIN_LEN {
                     return Err(Status::WrongLength);
                 }
-                let mkek = self.check_pin(PinRef::So, so_pin)?;
-                self.write_pin(PinRef::User, new, &mkek)?;
+                let share = self.check_pin(PinRef::So, so_pin)?;
+                self.write_pin(PinRef::User, new, &share)?;
                 self.set_retries(PinRef::User, max, max)
             }
             0x01 => {
@@ -313,8 +322,8 @@ impl<P: Platform> App<P> {
                 if new_pin_len_invalid(cmd.data) {
                     return Err(Status::WrongLength);
                 }
-                let mkek = self.so_session_mkek()?;
-                self.write_pin(PinRef::User, cmd.data, &mkek)?;
+                let share = self.so_session_share()?;
+                self.write_pin(PinRef::User, cmd.data, &share)?;
                 self.set_retries(PinRef::User, max, max)
             }
             0x03 => {
@@ -324,16 +333,16 @@ impl<P: Platform> App<P> {
                 if !cmd.data.is_empty() {
                     return Err(Status::WrongLength);
                 }
-                self.so_session_mkek()?;
+                self.so_session_share()?;
                 self.set_retries(PinRef::User, max, max)
             }
             _ => Err(Status::IncorrectP1P2),
         }
     }
 
-    fn so_session_mkek(&self) -> Result<Key32, Status> {
-        match (&self.session.mkek, self.session.so_verified) {
-            (Some(mkek), true) => Ok(mkek.clone()),
+    fn so_session_share(&self) -> Result<Key32, Status> {
+        match (&self.session.pin_share, self.session.so_verified) {
+            (Some(share), true) => Ok(share.clone()),
             _ => Err(Status::ConditionsNotSatisfied),
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! * `kbase = HKDF(salt = SHA-256(serial), IKM = device root secret, "pico-hsm/root/v1")`.
 //! * A PIN gives `kpin = HMAC(kbase, reference ‖ PIN)`, from which come the verifier
-//!   (`HKDF(kpin, "pin/verify")`) and the key that seals the MKEK (`HKDF(kpin, "pin/wrap")`).
+//!   (`HKDF(kpin, "pin/verify")`) and the key that seals the MKEK's PIN share
+//!   (`HKDF(kpin, "pin/wrap")`; `MKEK = PIN share ⊕ device share`, `extras.rs`).
 //! * The MKEK (32 random bytes per initialization) seals key material:
 //!   `HKDF(kbase ‖ MKEK, "key")`. Objects that must be usable without a PIN (the device key) are
 //!   sealed under `HKDF(kbase, "device")`.
@@ -61,6 +62,12 @@ impl DeviceKeys {
         ikm.extend_from_slice(&self.kbase[..]);
         ikm.extend_from_slice(mkek);
         self.derive_key(&ikm, b"key")
+    }
+
+    /// The check value of a secure-lock host secret (`extras.rs`): shows that a secret is the one
+    /// the lock was set with, and nothing about it.
+    pub fn lock_check(&self, secret: &[u8; 32]) -> Key32 {
+        self.derive_key(secret, b"secure-lock/check")
     }
 
     /// The key sealing objects under the device root only.

@@ -285,6 +285,7 @@ impl<P: Platform> App<P> {
         if !meta.allows(ALGO_WRAP) {
             return Err(Status::ConditionsNotSatisfied);
         }
+        self.confirm_use()?;
         let key = self.open_key(id)?;
         let random = self.random_array::<8>()?;
         let blob = encode_blob(&key, meta.algorithms.as_deref().unwrap_or_default(), &dkek, &random)?;

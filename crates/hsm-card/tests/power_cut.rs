@@ -1270,3 +1270,104 @@ fn delete_key_domain() {
 fn delete_key_domain_during_gc() {
     delete_key_domain_on(Gc::Main);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Secure lock (EXTRAS 3A)
+
+/// The host secret of the secure-lock cases.
+const LOCK_SECRET: [u8; 32] = [0x5C; 32];
+
+/// Whether the secure lock is on, with the user PIN verified: off → [`KEY`] signs at once; on →
+/// it answers 6400 until the secret unlocks it, then signs. Anything else fails the test.
+fn lock_state(c: &mut PcCard, d: &Device) -> Found {
+    log_in(c);
+    let (_, sw) = txb(c, &apdu(0x80, 0x68, KEY, 0x70, &[0x5A; 32]));
+    let found = match sw {
+        0x9000 => Found::Old,
+        0x6400 => {
+            let mut seq = 0x10C0;
+            let host = Host::agree(c, &mut seq);
+            let sw = txb(c, &apdu(0x80, 0x64, 0x3A, 0x03, &host.seal(&LOCK_SECRET))).1;
+            assert_eq!(sw, 0x9000, "unlock with the secret");
+            Found::New
+        }
+        sw => panic!("signing before unlock: {sw:04X}"),
+    };
+    let (opts, sw) = tx(c, "8064060000");
+    assert_eq!(sw, 0x9000);
+    let locked = opts.first().is_some_and(|b| b & 0x04 != 0);
+    assert_eq!(locked, found == Found::New, "option 0400 against the lock state");
+    others_intact(c, d);
+    found
+}
+
+fn secure_lock_enable_on(gc: Gc) {
+    let d = device("", nothing);
+    let sealed = std::cell::RefCell::new(Vec::new());
+    run(
+        gc,
+        &Case {
+            name: "EXTRAS secure lock enable",
+            before: &d.image,
+            prepare: &|c| {
+                log_in(c);
+                let mut seq = 0x10C1;
+                let host = Host::agree(c, &mut seq);
+                *sealed.borrow_mut() = host.seal(&LOCK_SECRET);
+            },
+            command: &|c| txb(c, &apdu(0x80, 0x64, 0x3A, 0x02, &sealed.borrow())).1,
+            answer: 0x9000,
+            check: &|c| lock_state(c, &d),
+        },
+    );
+}
+
+fn secure_lock_disable_on(gc: Gc) {
+    let d = device("", nothing);
+    let locked = Device {
+        image: after(&d.image, |c| {
+            log_in(c);
+            let mut seq = 0x10C2;
+            let host = Host::agree(c, &mut seq);
+            let sw = txb(c, &apdu(0x80, 0x64, 0x3A, 0x02, &host.seal(&LOCK_SECRET))).1;
+            assert_eq!(sw, 0x9000, "enable");
+        }),
+        public: d.public.clone(),
+    };
+    let sealed = std::cell::RefCell::new(Vec::new());
+    run(
+        gc,
+        &Case {
+            name: "EXTRAS secure lock disable",
+            before: &locked.image,
+            prepare: &|c| {
+                log_in(c);
+                let mut seq = 0x10C3;
+                let host = Host::agree(c, &mut seq);
+                *sealed.borrow_mut() = host.seal(&LOCK_SECRET);
+            },
+            command: &|c| txb(c, &apdu(0x80, 0x64, 0x3A, 0x04, &sealed.borrow())).1,
+            answer: 0x9000,
+            // Here the lock on is the state before.
+            check: &|c| match lock_state(c, &locked) {
+                Found::New => Found::Old,
+                _ => Found::New,
+            },
+        },
+    );
+}
+
+#[test]
+fn secure_lock_enable() {
+    secure_lock_enable_on(Gc::No);
+}
+
+#[test]
+fn secure_lock_enable_during_gc() {
+    secure_lock_enable_on(Gc::Main);
+}
+
+#[test]
+fn secure_lock_disable() {
+    secure_lock_disable_on(Gc::No);
+}

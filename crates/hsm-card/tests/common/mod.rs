@@ -4,6 +4,8 @@
 //! Each test binary compiles its own copy of this module and uses only part of it.
 #![allow(dead_code)]
 
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use hsm_apdu::tlv;
 use hsm_card::testing::RamPlatform;
 use hsm_card::{Card, Platform, RESPONSE_BUFFER_SIZE};
@@ -344,4 +346,55 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 /// The key check value of a DKEK: the first 8 bytes of its SHA-256.
 pub fn kcv(dkek: &[u8]) -> [u8; 8] {
     sha256(&[dkek])[..8].try_into().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secure lock.
+
+/// The host's side of one secure-lock key agreement (EXTRAS 3A 01), from the reference (§3.26):
+/// P-256 ECDH, HKDF-SHA256 (no salt, info = host point) → nonce ‖ key, ChaCha20-Poly1305 with the
+/// host point as AAD. `rng` numbers the host keys.
+pub struct Host {
+    pub public: Vec<u8>,
+    pub key: [u8; 32],
+    pub nonce: [u8; 12],
+}
+
+impl Host {
+    pub fn agree<P: Platform>(c: &mut Card<P>, rng: &mut u64) -> Host {
+        let sk = loop {
+            *rng += 1;
+            let b = sha256(&[b"host key", &rng.to_be_bytes()]);
+            if let Ok(sk) = p256::SecretKey::from_slice(&b) {
+                break sk;
+            }
+        };
+        let public = sk.public_key().to_sec1_bytes().to_vec();
+        assert_eq!(public.len(), 65);
+        let (card_public, sw) = txb(c, &apdu(0x80, 0x64, 0x3A, 0x01, &public));
+        assert_eq!(sw, 0x9000, "key agreement");
+        assert_eq!(card_public.len(), 65);
+        let card_pk = p256::PublicKey::from_sec1_bytes(&card_public).unwrap();
+        let shared = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), card_pk.as_affine());
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, shared.raw_secret_bytes());
+        let mut okm = [0u8; 44];
+        hk.expand(&public, &mut okm).unwrap();
+        Host {
+            public,
+            key: okm[12..].try_into().unwrap(),
+            nonce: okm[..12].try_into().unwrap(),
+        }
+    }
+
+    pub fn seal(&self, secret: &[u8]) -> Vec<u8> {
+        ChaCha20Poly1305::new(&self.key.into())
+            .encrypt(
+                &self.nonce.into(),
+                Payload {
+                    msg: secret,
+                    aad: &self.public,
+                },
+            )
+            .unwrap()
+    }
 }
