@@ -382,8 +382,8 @@ fn fuzz(root: &std::path::Path, seconds: u32, jobs: u32, targets: &[String]) -> 
     };
     for target in selected {
         // First every committed regression input once, then the timed run. libFuzzer writes new
-        // inputs into the first corpus directory (ignored by git), reads the committed seeds from the
-        // second.
+        // inputs into the first corpus directory (ignored by git), reads the committed seeds and
+        // the minimized corpus of the last campaign (`corpus-min/`) from the others.
         let regressions = fuzz.join("regressions").join(target);
         let mut inputs: Vec<String> = std::fs::read_dir(&regressions)
             .map(|dir| {
@@ -407,16 +407,16 @@ fn fuzz(root: &std::path::Path, seconds: u32, jobs: u32, targets: &[String]) -> 
         let fork = format!("-fork={jobs}");
         let corpus = format!("corpus/{target}");
         let seeds = format!("seeds/{target}");
-        let mut args = vec![
-            "fuzz",
-            "run",
-            target,
-            corpus.as_str(),
-            seeds.as_str(),
+        let campaign = format!("corpus-min/{target}");
+        let mut args = vec!["fuzz", "run", target, corpus.as_str(), seeds.as_str()];
+        if fuzz.join(&campaign).is_dir() {
+            args.push(campaign.as_str());
+        }
+        args.extend([
             "--",
             max_time.as_str(),
             "-timeout=10",
-        ];
+        ]);
         if jobs > 1 {
             args.push(fork.as_str());
         }

@@ -1,5 +1,6 @@
 //! Every committed fuzz input, once, through the harness of its target: the seeds
-//! (`fuzz/seeds/<target>/`) and the regression inputs (`fuzz/regressions/<target>/`, each a crash or
+//! (`fuzz/seeds/<target>/`), the minimized corpus of the last 30-minute campaign
+//! (`fuzz/corpus-min/<target>/`) and the regression inputs (`fuzz/regressions/<target>/`, each a crash or
 //! failed invariant that was fixed). A harness panics when an invariant fails, so this test fails
 //! the way the fuzz target would. libFuzzer itself runs with `cargo xtask fuzz`, not here.
 
@@ -49,4 +50,10 @@ fn every_seed_passes_its_harness() {
 fn every_regression_input_passes_its_harness() {
     let n = replay("regressions");
     assert!(n >= 1, "no regression inputs found");
+}
+
+#[test]
+fn every_campaign_input_passes_its_harness() {
+    let n = replay("corpus-min");
+    assert!(n >= hsm_fuzz::TARGETS.len(), "only {n} campaign inputs found");
 }
