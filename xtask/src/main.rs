@@ -412,11 +412,7 @@ fn fuzz(root: &std::path::Path, seconds: u32, jobs: u32, targets: &[String]) -> 
         if fuzz.join(&campaign).is_dir() {
             args.push(campaign.as_str());
         }
-        args.extend([
-            "--",
-            max_time.as_str(),
-            "-timeout=10",
-        ]);
+        args.extend(["--", max_time.as_str(), "-timeout=10"]);
         if jobs > 1 {
             args.push(fork.as_str());
         }
