@@ -27,6 +27,8 @@ pub mod fid {
     /// of the host secret `S` while the lock is on. Sealed under the device key. Internal.
     pub const SECURE_LOCK: u16 = 0x1010;
     pub const KEY_DOMAINS: u16 = 0x10A0;
+    /// The journal of an INITIALIZE being applied (`init.rs`).
+    pub const INIT_JOURNAL: u16 = 0x10F0;
     pub const DKEK: u16 = 0x1090;
     /// `1070+d`: the UID of XKEK key domain `d` (the group signer key's public point without its
     /// `04`), as upstream's `EF_XKEK`. Internal: not selectable, not readable.

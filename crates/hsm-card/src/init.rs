@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::files::fid;
 use crate::pin::{MAX_PIN_LEN, PinRef, SO_RETRIES};
+use crate::secrets::Key32;
 use crate::{App, Platform, cvc};
 
 /// Firmware version reported in the FCI and by INITIALIZE without data (upstream compatible 6.6).
@@ -65,6 +66,62 @@ impl<'a> InitParams<'a> {
     }
 }
 
+/// Which store a journal entry writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Main,
+    Counters,
+}
+
+/// The writes of an INITIALIZE, collected before any is made. Stored as the journal file:
+/// entries `store (00 main, 01 counters) ‖ FID (2) ‖ length (2) ‖ data`, all big-endian. The
+/// data are what the files hold: sealed records, counters and public settings, never a secret in
+/// the clear.
+#[derive(Default)]
+pub(crate) struct Staged {
+    bytes: Zeroizing<Vec<u8>>,
+}
+
+impl Staged {
+    pub fn push(&mut self, target: Target, f: u16, data: &[u8]) -> Result<(), Status> {
+        let len = u16::try_from(data.len()).map_err(|_| Status::WrongLength)?;
+        self.bytes.push(match target {
+            Target::Main => 0,
+            Target::Counters => 1,
+        });
+        self.bytes.extend_from_slice(&f.to_be_bytes());
+        self.bytes.extend_from_slice(&len.to_be_bytes());
+        self.bytes.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        self.bytes.to_vec()
+    }
+
+    /// The entries of a journal; `None` if it is not one.
+    fn decode(mut raw: &[u8]) -> Option<Vec<(Target, u16, &[u8])>> {
+        let mut entries = Vec::new();
+        while let Some((head, rest)) = raw.split_first_chunk::<5>() {
+            let [t, f0, f1, l0, l1] = *head;
+            let target = match t {
+                0 => Target::Main,
+                1 => Target::Counters,
+                _ => return None,
+            };
+            let f = u16::from_be_bytes([f0, f1]);
+            let len = usize::from(u16::from_be_bytes([l0, l1]));
+            if rest.len() < len {
+                return None;
+            }
+            let (data, next) = rest.split_at(len);
+            entries.push((target, f, data));
+            raw = next;
+        }
+        raw.is_empty().then_some(entries)
+    }
+}
+
 /// Files that survive re-initialization: the device identity and the PHY configuration.
 fn persistent(f: u16) -> bool {
     matches!(
@@ -98,19 +155,42 @@ impl<P: Platform> App<P> {
             }
         }
         self.session.clear();
-
-        // One atomic wipe of everything but the device identity; the SO-PIN record goes with it, so
-        // a power cut from here on leaves an uninitialized device, never a half-initialized one.
-        self.platform.store().retain(persistent).map_err(crate::store_status)?;
-        // Key use counters go with their keys.
-        self.platform
-            .counters()
-            .retain(|f| f.to_be_bytes()[0] != crate::files::prefix::KEY)
-            .map_err(crate::store_status)?;
+        // The device identity survives re-initialization; made first if there is none yet.
         self.ensure_device_identity()?;
 
+        // The new device is built as a journal of writes, stored in one atomic write, then
+        // applied (wipe, writes, journal deleted). A power cut before the journal lands leaves
+        // the old device; after, the next power-on applies it again (`Card::new`): the new one.
+        self.staging = Some(Staged::default());
+        let built = self.build_device(&params);
+        let staged = self.staging.take().unwrap_or_default();
+        let (mkek, share) = built?;
+        let journal = staged.encode();
+        match self.write_file(fid::INIT_JOURNAL, &journal) {
+            Ok(()) => {}
+            // A store too full for the journal beside the old device: the wipe goes first, as
+            // before the journal (a cut between leaves an uninitialized device).
+            Err(Status::NotEnoughMemory) => {
+                self.platform.store().retain(persistent).map_err(crate::store_status)?;
+                self.write_file(fid::INIT_JOURNAL, &journal)?;
+            }
+            Err(e) => return Err(e),
+        }
+        self.apply_init_journal()?;
+
+        self.session.user_verified = true;
+        self.session.user_authenticated = true;
+        self.session.mkek = Some(mkek);
+        self.session.pin_share = Some(share);
+        Ok(())
+    }
+
+    /// The files of a new device from `params` (written to the staging journal): the device
+    /// share, options, DKEK and domain table, PUK configuration, retry counters and PIN records,
+    /// the SO-PIN record last. Returns the MKEK and the PIN share.
+    fn build_device(&mut self, params: &InitParams<'_>) -> Result<(Key32, Key32), Status> {
         let mkek = Zeroizing::new(self.random_array::<32>()?);
-        // The MKEK = PIN share ⊕ device share; the device share's record comes before the PINs.
+        // The MKEK = PIN share ⊕ device share.
         let share = self.new_device_share(&mkek)?;
         if let Some([hi, lo]) = params.options {
             // The secure lock is never an option to store: only EXTRAS 3A sets it (`extras.rs`).
@@ -137,13 +217,37 @@ impl<P: Platform> App<P> {
         self.set_retries(PinRef::User, params.retries, params.retries)?;
         self.set_retries(PinRef::So, SO_RETRIES, SO_RETRIES)?;
         self.write_pin(PinRef::User, params.user_pin, &share)?;
-        // Written last: from here on the device counts as initialized.
         self.write_pin(PinRef::So, params.so_pin, &share)?;
+        Ok((mkek, share))
+    }
 
-        self.session.user_verified = true;
-        self.session.user_authenticated = true;
-        self.session.mkek = Some(mkek);
-        self.session.pin_share = Some(share);
+    /// Applies the journal of an INITIALIZE, if one is stored: one atomic wipe of everything but
+    /// the device identity and the journal (key use counters go too), the journal's writes, then
+    /// the journal's delete. Applying it again after a cut at any point gives the same device.
+    pub(crate) fn apply_init_journal(&mut self) -> Result<(), Status> {
+        let Some(raw) = self.read_file(fid::INIT_JOURNAL)? else {
+            return Ok(());
+        };
+        // Every entry is checked before anything is wiped.
+        let entries = Staged::decode(&raw).ok_or(Status::MemoryFailure)?;
+        self.platform
+            .store()
+            .retain(|f| persistent(f) || f == fid::INIT_JOURNAL)
+            .map_err(crate::store_status)?;
+        self.platform
+            .counters()
+            .retain(|f| f.to_be_bytes()[0] != crate::files::prefix::KEY)
+            .map_err(crate::store_status)?;
+        for (target, f, data) in entries {
+            match target {
+                Target::Main => self.write_file(f, data)?,
+                Target::Counters => self.write_counter(f, data)?,
+            }
+        }
+        self.platform
+            .store()
+            .delete(fid::INIT_JOURNAL)
+            .map_err(crate::store_status)?;
         Ok(())
     }
 

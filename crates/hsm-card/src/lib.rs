@@ -114,6 +114,9 @@ pub(crate) struct App<P: Platform> {
     pub key_cache_budget: keycache::Budget,
     /// The rescue applet's clock: kept across card resets, lost when the device restarts.
     pub rtc: Option<rescue::Rtc>,
+    /// While INITIALIZE builds the new device: the writes it collects for its journal
+    /// (`init.rs`) instead of making them.
+    pub staging: Option<init::Staged>,
 }
 
 /// A SmartCard-HSM card: feed it command APDUs, get response APDUs.
@@ -146,9 +149,12 @@ impl<P: Platform> Card<P> {
                 serial,
                 key_cache_budget: keycache::Budget::default(),
                 rtc: None,
+                staging: None,
             },
         };
+        // What a power cut interrupted: an INITIALIZE whose journal landed, a KEY DOMAIN delete.
         // A failure here is a damaged store, which the mount report and the commands answer for.
+        let _ = card.app.apply_init_journal();
         let _ = card.app.finish_domain_deletes();
         card
     }
@@ -240,9 +246,21 @@ impl<P: Platform> App<P> {
         }
     }
 
-    /// Atomically replaces a file of the main store.
+    /// Atomically replaces a file of the main store (or, while INITIALIZE builds its journal,
+    /// records the write in it).
     pub(crate) fn write_file(&mut self, fid: u16, data: &[u8]) -> Result<(), Status> {
+        if let Some(staged) = &mut self.staging {
+            return staged.push(init::Target::Main, fid, data);
+        }
         self.platform.store().write(fid, data).map_err(store_status)
+    }
+
+    /// Atomically replaces a file of the counters store (or records it, as [`App::write_file`]).
+    pub(crate) fn write_counter(&mut self, fid: u16, data: &[u8]) -> Result<(), Status> {
+        if let Some(staged) = &mut self.staging {
+            return staged.push(init::Target::Counters, fid, data);
+        }
+        self.platform.counters().write(fid, data).map_err(store_status)
     }
 
     /// Fills `out` from the DRBG.

@@ -122,10 +122,7 @@ impl<P: Platform> App<P> {
     }
 
     pub(crate) fn set_retries(&mut self, pin: PinRef, max: u8, current: u8) -> Result<(), Status> {
-        self.platform
-            .counters()
-            .write(pin.counter_fid(), &[max, current])
-            .map_err(crate::store_status)
+        self.write_counter(pin.counter_fid(), &[max, current])
     }
 
     /// Builds the record for `pin_value`, sealing the PIN share `share` under it.

@@ -189,8 +189,6 @@ enum Found {
     Old,
     /// As after the command.
     New,
-    /// Only for re-INITIALIZE: a wiped, uninitialized device (see `reinitialize`).
-    Blank,
     /// Only for a new key: there, under exactly its policy, but without all of its public files
     /// (PKCS#15 description, request), which are written after it (see `generate_into_a_free_slot`).
     Bare,
@@ -261,11 +259,10 @@ fn every_cut(case: &Case<'_>) -> u64 {
     }
     let count = |s| found.iter().filter(|f| **f == s).count();
     eprintln!(
-        "{}: {n} cut points ({} old, {} new, {} blank, {} bare, {} spent), {recovery_cuts} in recoveries, {:.1?}",
+        "{}: {n} cut points ({} old, {} new, {} bare, {} spent), {recovery_cuts} in recoveries, {:.1?}",
         case.name,
         count(Found::Old),
         count(Found::New),
-        count(Found::Blank),
         count(Found::Bare),
         count(Found::Spent),
         started.elapsed()
@@ -393,9 +390,9 @@ fn initialize_first_time_on(gc: Gc) {
 }
 
 /// Re-INITIALIZE (new user PIN, same SO-PIN) of a device with a key and a data object: the old
-/// device whole, the new one empty, or (between the wipe and the SO-PIN record, by design: the wipe
-/// is one atomic step that takes the SO-PIN record with it) an uninitialized device with nothing
-/// but its identity, which INITIALIZE takes again. Never a device whose new PIN opens old keys.
+/// device whole, or the new one empty. INITIALIZE stores its journal in one write, then applies
+/// it; a cut after the journal landed is finished by the next power-on (`Card::new`). Never an
+/// uninitialized device (this failed before the journal), never a new PIN that opens old keys.
 fn reinitialize_on(gc: Gc) {
     let d = device("", nothing);
     let init = init_apdu(&h("8106 313233343536"));
@@ -409,17 +406,6 @@ fn reinitialize_on(gc: Gc) {
             answer: 0x9000,
             check: &|c| {
                 match (verify(c, 0x81, ""), verify(c, 0x88, "")) {
-                    (0x6A88, 0x6A88) => {
-                        // Nothing of the old device's keys, objects or SO-PIN.
-                        let left: Vec<u16> = c.platform_mut().store().fids().collect();
-                        let old = |f: &u16| {
-                            !matches!(f, 0xCC00 | 0xC400 | 0xCE00)
-                                && (matches!(f >> 8, 0xCC | 0xCD | 0xD0 | 0xC4 | 0xC8 | 0xC9 | 0xCE) || *f == 0x1088)
-                        };
-                        assert!(!left.iter().any(old), "uninitialized device with files {left:04X?}");
-                        assert_eq!(txb(c, &init).1, 0x9000, "INITIALIZE after the cut");
-                        return Found::Blank;
-                    }
                     // The check of the SO-PIN may have spent a retry it did not give back.
                     (0x63C3, 0x63CE | 0x63CF) => {}
                     other => panic!("half-initialized device: {other:04X?}"),
