@@ -308,8 +308,10 @@ export class Board {
     return this.hostOp(async () => {
       const deadline = this.nanos + maxVirtualMs * 1e6;
       while (!this.host.resetDone) {
-        if (this.failure) throw this.failure;
+        // The panic first: the run loop also turns it into a failure, and whichever of the two
+        // loops sees it first must not change what is reported.
         if (this.panic) throw new BoardError(`the firmware panicked before USB came up: ${this.describeState()}`);
+        if (this.failure) throw this.failure;
         if (this.nanos > deadline) {
           throw new BoardError(`no USB after ${maxVirtualMs} ms of emulated time: ${this.describeState()}`);
         }
