@@ -95,8 +95,9 @@ impl Staged {
         Ok(())
     }
 
-    fn encode(&self) -> Vec<u8> {
-        self.bytes.to_vec()
+    /// The journal file's content.
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// The entries of a journal; `None` if it is not one.
@@ -165,14 +166,14 @@ impl<P: Platform> App<P> {
         let built = self.build_device(&params);
         let staged = self.staging.take().unwrap_or_default();
         let (mkek, share) = built?;
-        let journal = staged.encode();
-        match self.write_file(fid::INIT_JOURNAL, &journal) {
+        let journal = staged.as_bytes();
+        match self.write_file(fid::INIT_JOURNAL, journal) {
             Ok(()) => {}
             // A store too full for the journal beside the old device: the wipe goes first, as
             // before the journal (a cut between leaves an uninitialized device).
             Err(Status::NotEnoughMemory) => {
                 self.platform.store().retain(persistent).map_err(crate::store_status)?;
-                self.write_file(fid::INIT_JOURNAL, &journal)?;
+                self.write_file(fid::INIT_JOURNAL, journal)?;
             }
             Err(e) => return Err(e),
         }
