@@ -30,9 +30,12 @@ mod init;
 mod keycache;
 mod keygen;
 mod keys;
+mod mse;
 mod ops;
 mod pin;
+mod pka;
 mod platform;
+mod pso;
 mod rescue;
 mod secrets;
 mod symkey;
@@ -86,6 +89,13 @@ pub(crate) struct Session {
     pub hd: Option<hd::Node>,
     /// Parsed private keys of this session (`keycache.rs`).
     pub key_cache: keycache::KeyCache,
+    /// MSE SET AT chose id-CA-ECDH-AES-CBC-CMAC-128 (`mse.rs`): the protocol of the next GENERAL
+    /// AUTHENTICATE (secure messaging).
+    pub sm_ca_selected: bool,
+    /// The issuer MSE SET DST selected for PSO VERIFY CERTIFICATE: its CHR (`pso.rs`).
+    pub pso_issuer: Option<Vec<u8>>,
+    /// Public key authentication: selected PUK, statuses, challenge (`pka.rs`).
+    pub pka: pka::PkaSession,
 }
 
 impl Session {
@@ -100,6 +110,7 @@ impl Session {
         self.lock_agreement = None;
         self.hd = None;
         self.key_cache.clear();
+        self.pka = pka::PkaSession::default();
     }
 }
 
@@ -309,7 +320,15 @@ impl<P: Platform> App<P> {
         }
         let n = cmd.ne.min(reply.remaining());
         let buf = reply.reserve(n)?;
-        self.random(buf)
+        self.random(buf)?;
+        // The challenge PKA's EXTERNAL AUTHENTICATE answers (`pka.rs`); as upstream, only what the
+        // host asked for (Le), whatever the buffer held.
+        let challenge = reply
+            .as_slice()
+            .get(reply.len().saturating_sub(n)..)
+            .unwrap_or_default()
+            .to_vec();
+        self.pka_new_challenge(&challenge)
     }
 }
 
@@ -366,6 +385,10 @@ impl<P: Platform> Application for App<P> {
             0x78 => self.cipher_symmetric(cmd, reply),
             0x4A => self.bip_slip(cmd, reply),
             0x64 => self.extras(cmd, reply),
+            0x22 => self.manage_security_environment(cmd),
+            0x2A => self.pso(cmd),
+            0x54 => self.puk_auth(cmd, reply),
+            0x82 => self.external_authenticate(cmd),
             _ => Err(Status::InstructionNotSupported),
         }
     }
