@@ -207,6 +207,23 @@ impl<P: Platform> Card<P> {
         (self.app.session.key_cache.len(), self.app.session.key_cache.bytes())
     }
 
+    /// Test probe: the session's authentication and security-environment state, to check that a
+    /// refused command changed none of it.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn security_state(&self) -> SecurityState {
+        let s = &self.app.session;
+        SecurityState {
+            user_verified: s.user_verified,
+            so_verified: s.so_verified,
+            user_authenticated: s.user_authenticated,
+            sm_ca_selected: s.sm_ca_selected,
+            pso_issuer: s.pso_issuer.clone(),
+            puk_selected: s.pka.selected,
+            puk_statuses: s.pka.statuses,
+            challenge: s.pka.challenge.clone(),
+        }
+    }
+
     /// The platform, for the transport (flushing flash, for example).
     pub fn platform_mut(&mut self) -> &mut P {
         &mut self.app.platform
@@ -236,6 +253,26 @@ impl<P: Platform> Card<P> {
     pub fn into_platform(self) -> P {
         self.app.platform
     }
+}
+
+/// What [`Card::security_state`] reports (tests only).
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityState {
+    pub user_verified: bool,
+    pub so_verified: bool,
+    /// What key use and writes require (PIN, or PKA when enabled).
+    pub user_authenticated: bool,
+    /// MSE SET AT with the secure-messaging OID.
+    pub sm_ca_selected: bool,
+    /// The CHR MSE SET DST selected for PSO.
+    pub pso_issuer: Option<Vec<u8>>,
+    /// The PUK slot MSE SET AT selected.
+    pub puk_selected: Option<u8>,
+    /// Bit i: PUK i authenticated in this session.
+    pub puk_statuses: u8,
+    /// The pending PKA challenge.
+    pub challenge: Option<Vec<u8>>,
 }
 
 /// Maps a store error to the status word the card answers.
