@@ -43,7 +43,9 @@ fn two_of_three_login_through_pcsc() {
     assert_eq!(value(&lines, "reselect_status"), "03000200");
     let login = value(&lines, "login_ms");
     let apdu = value(&lines, "apdu_ms");
-    println!("PKA 2-of-3 login (GET CHALLENGE + 2 x (MSE SET AT + EXTERNAL AUTHENTICATE)) through pcscd, median/min/max of {RUNS} runs: {login} ms");
+    println!(
+        "PKA 2-of-3 login (GET CHALLENGE + 2 x (MSE SET AT + EXTERNAL AUTHENTICATE)) through pcscd, median/min/max of {RUNS} runs: {login} ms"
+    );
     println!("one EXTERNAL AUTHENTICATE (P-256 verify) through pcscd, median: {apdu} ms");
 
     // sc-hsm-tool sees the registered keys (its own session: none authenticated).

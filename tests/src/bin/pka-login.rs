@@ -136,7 +136,9 @@ fn run() -> Result<(), String> {
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
             .cloned()
-            .ok_or(format!("usage: pka-login --reader NAME --pin PIN --runs N (missing {name})"))
+            .ok_or(format!(
+                "usage: pka-login --reader NAME --pin PIN --runs N (missing {name})"
+            ))
     };
     let reader = arg("--reader")?;
     let pin = arg("--pin")?;
@@ -163,7 +165,10 @@ fn run() -> Result<(), String> {
 
     // The device CHR, as pypicohsm reads it: the CHR of the certificate in 2F02.
     link.ok(&hex(SELECT), "SELECT")?;
-    let c_devaut = link.ok(&ext(0x00, 0xB1, 0x2F, 0x02, &[0x54, 0x02, 0x00, 0x00], Some(0)), "READ 2F02")?;
+    let c_devaut = link.ok(
+        &ext(0x00, 0xB1, 0x2F, 0x02, &[0x54, 0x02, 0x00, 0x00], Some(0)),
+        "READ 2F02",
+    )?;
     let device = hsm_card::cvc::Certificate::parse_prefix(&c_devaut)
         .map_err(|e| format!("2F02: {e}"))?
         .0
