@@ -35,6 +35,7 @@ mod pin;
 mod platform;
 mod rescue;
 mod secrets;
+mod sm;
 mod symkey;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -86,6 +87,10 @@ pub(crate) struct Session {
     pub hd: Option<hd::Node>,
     /// Parsed private keys of this session (`keycache.rs`).
     pub key_cache: keycache::KeyCache,
+    /// MSE SET AT selected id-CA-ECDH-AES-CBC-CMAC-128 for GENERAL AUTHENTICATE (`sm.rs`).
+    pub sm_ca_selected: bool,
+    /// The secure-messaging session, if one is running (`sm.rs`).
+    pub sm: Option<sm::Channel>,
 }
 
 impl Session {
@@ -315,11 +320,23 @@ impl<P: Platform> App<P> {
 
 impl<P: Platform> Application for App<P> {
     fn process(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
-        // Secure messaging (CLA bits 0C) is not offered yet; proprietary (80) and ISO (00) classes only.
+        // ISO (00) and proprietary (80) classes, plain or with secure messaging (bits 0C, `sm.rs`).
         let cla = cmd.cla & !0x10;
-        if cla != 0x00 && cla != 0x80 {
-            return Err(Status::ClassNotSupported);
+        match cla {
+            0x00 | 0x80 => {
+                // TR-03110 part 3: a plain command ends secure messaging.
+                self.session.sm = None;
+                self.dispatch(cmd, reply)
+            }
+            0x0C | 0x8C => self.process_protected(cmd, reply),
+            _ => Err(Status::ClassNotSupported),
         }
+    }
+}
+
+impl<P: Platform> App<P> {
+    /// Runs one plain (or unwrapped) command.
+    fn dispatch(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
         if cmd.ins == 0xA4 && cmd.p1 == 0x04 {
             if cmd.data == files::AID {
                 self.select_application();
@@ -366,6 +383,8 @@ impl<P: Platform> Application for App<P> {
             0x78 => self.cipher_symmetric(cmd, reply),
             0x4A => self.bip_slip(cmd, reply),
             0x64 => self.extras(cmd, reply),
+            0x22 => self.mse_set_at_ca(cmd),
+            0x86 => self.general_authenticate(cmd, reply),
             _ => Err(Status::InstructionNotSupported),
         }
     }
