@@ -37,8 +37,11 @@ pub fn extended(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
     v
 }
 
-/// BER-TLV walk over `data` (one- or two-byte tags, lengths up to `82 xx xx`): (tag, raw, value).
-pub fn objects(mut data: &[u8]) -> Result<Vec<(u16, &[u8], &[u8])>, String> {
+/// A data object: its tag, its bytes as received (tag, length and value), its value.
+pub type Object<'a> = (u16, &'a [u8], &'a [u8]);
+
+/// BER-TLV walk over `data` (one- or two-byte tags, lengths up to `82 xx xx`).
+pub fn objects(mut data: &[u8]) -> Result<Vec<Object<'_>>, String> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let start = data;
@@ -88,7 +91,7 @@ pub fn cvc_public_point(cvc: &[u8]) -> Option<Vec<u8>> {
 /// ISO/IEC 9797-1 padding method 2.
 pub fn pad(v: &mut Vec<u8>) {
     v.push(0x80);
-    while v.len() % 16 != 0 {
+    while !v.len().is_multiple_of(16) {
         v.push(0);
     }
 }
@@ -281,7 +284,7 @@ impl Session {
             None => Vec::new(),
             Some(c) => {
                 let (&indicator, c) = c.split_first().ok_or("empty 87")?;
-                if indicator != 1 || c.is_empty() || c.len() % 16 != 0 {
+                if indicator != 1 || c.is_empty() || !c.len().is_multiple_of(16) {
                     return Err("bad 87".into());
                 }
                 let mut buf = c.to_vec();

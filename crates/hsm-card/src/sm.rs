@@ -83,14 +83,15 @@ impl Channel {
 
     /// IV = AES(K_enc, SSC) (TR-03110 part 3 §F.2.2; CBC with a zero IV over one block is ECB).
     fn iv(&self, ssc: &[u8; BLOCK]) -> Result<Zeroizing<Vec<u8>>, Status> {
-        sym::aes(Mode::Cbc, Direction::Encrypt, &self.k_enc[..], &[0; BLOCK], &[], ssc).map_err(|_| Status::ExecutionError)
+        sym::aes(Mode::Cbc, Direction::Encrypt, &self.k_enc[..], &[0; BLOCK], &[], ssc)
+            .map_err(|_| Status::ExecutionError)
     }
 }
 
 /// `v` with ISO/IEC 9797-1 padding method 2 appended.
 fn pad(v: &mut Vec<u8>) {
     v.push(0x80);
-    while v.len() % BLOCK != 0 {
+    while !v.len().is_multiple_of(BLOCK) {
         v.push(0);
     }
 }
@@ -167,7 +168,11 @@ struct Protected<'a> {
 /// Parses the data field of a protected command: `[85|87] [97] 8E`, each at most once, in that
 /// order. 6987 when the MAC or a cryptogram is missing, 6988 for anything else that is wrong.
 fn parse(ins: u8, data: &[u8]) -> Result<Protected<'_>, Status> {
-    let data_tag = if ins & 1 == 1 { TAG_CRYPTOGRAM_ODD } else { TAG_CRYPTOGRAM };
+    let data_tag = if ins & 1 == 1 {
+        TAG_CRYPTOGRAM_ODD
+    } else {
+        TAG_CRYPTOGRAM
+    };
     let mut rest = data;
     let mut cryptogram = None;
     let mut le = None;
@@ -223,7 +228,7 @@ fn parse(ins: u8, data: &[u8]) -> Result<Protected<'_>, Status> {
         Some(c) => Some(c),
     };
     if mac.len() != MAC_LEN
-        || cryptogram.is_some_and(|c| c.len() % BLOCK != 0)
+        || cryptogram.is_some_and(|c| !c.len().is_multiple_of(BLOCK))
         || le.is_some_and(|l| l.is_empty() || l.len() > 2)
     {
         return Err(SM_INCORRECT);
@@ -324,8 +329,8 @@ impl<P: Platform> App<P> {
         let plain = match objects.cryptogram {
             Some(c) => {
                 let iv = channel.iv(&ssc)?;
-                let mut plain =
-                    sym::aes(Mode::Cbc, Direction::Decrypt, &channel.k_enc[..], &iv, &[], c).map_err(|_| SM_INCORRECT)?;
+                let mut plain = sym::aes(Mode::Cbc, Direction::Decrypt, &channel.k_enc[..], &iv, &[], c)
+                    .map_err(|_| SM_INCORRECT)?;
                 let len = unpadded_len(&plain).ok_or(SM_INCORRECT)?;
                 plain.truncate(len);
                 plain
@@ -358,7 +363,6 @@ impl<P: Platform> App<P> {
         let mut inner_reply = Reply::new(area);
         let result = self.dispatch(&inner, &mut inner_reply);
         let n = if result.is_ok() { inner_reply.len() } else { 0 };
-        drop(inner_reply);
         let sw = match result {
             Ok(()) => Status::Success.to_bytes(),
             Err(sw) => sw.to_bytes(),
@@ -414,7 +418,9 @@ fn wrap_inner(channel: &mut Channel, buf: &mut [u8], n: usize, sw: [u8; 2]) -> R
     let mac = channel.mac(&input)?;
     out.extend_from_slice(&[TAG_MAC, MAC_LEN as u8]);
     out.extend_from_slice(&mac);
-    buf.get_mut(..out.len()).ok_or(Status::ExecutionError)?.copy_from_slice(&out);
+    buf.get_mut(..out.len())
+        .ok_or(Status::ExecutionError)?
+        .copy_from_slice(&out);
     Ok(out.len())
 }
 

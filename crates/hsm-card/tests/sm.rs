@@ -40,10 +40,12 @@ fn open(c: &mut TestCard, i: u8) -> Session {
 }
 
 /// Sends a protected command; returns the unwrapped inner data and status word.
-fn stx(c: &mut TestCard, s: &mut Session, cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8], le: Option<usize>) -> (Vec<u8>, u16) {
+fn stx(c: &mut TestCard, s: &mut Session, header: [u8; 4], data: &[u8], le: Option<usize>) -> (Vec<u8>, u16) {
+    let [cla, ins, p1, p2] = header;
     let cmd = s.wrap(cla, ins, p1, p2, data, le);
     let (resp, sw) = txb(c, &cmd);
-    s.unwrap(&resp, sw).unwrap_or_else(|e| panic!("{e}: {} {sw:04X}", hex::encode(&resp)))
+    s.unwrap(&resp, sw)
+        .unwrap_or_else(|e| panic!("{e}: {} {sw:04X}", hex::encode(&resp)))
 }
 
 /// Fresh card, no PIN verified.
@@ -90,20 +92,29 @@ fn verify_travels_protected_before_any_pin_and_logs_in() {
     let mut s = open(&mut c, 3);
     // Not logged in: key generation is refused (inside the wrapping).
     let keygen = keygen_data(&ec_template(Curve::Secp256r1), &[]);
-    assert_eq!(stx(&mut c, &mut s, 0x00, 0x46, 1, 0, &keygen, Some(65536)).1, 0x6982);
+    assert_eq!(stx(&mut c, &mut s, [0x00, 0x46, 1, 0], &keygen, Some(65536)).1, 0x6982);
     // Wrong PIN: 63C2, protected.
-    assert_eq!(stx(&mut c, &mut s, 0x00, 0x20, 0x00, 0x81, b"000000", None), (vec![], 0x63C2));
+    assert_eq!(
+        stx(&mut c, &mut s, [0x00, 0x20, 0x00, 0x81], b"000000", None),
+        (vec![], 0x63C2)
+    );
     // Right PIN.
-    assert_eq!(stx(&mut c, &mut s, 0x00, 0x20, 0x00, 0x81, b"648219", None), (vec![], 0x9000));
+    assert_eq!(
+        stx(&mut c, &mut s, [0x00, 0x20, 0x00, 0x81], b"648219", None),
+        (vec![], 0x9000)
+    );
     // Status query (no data): verified.
-    assert_eq!(stx(&mut c, &mut s, 0x00, 0x20, 0x00, 0x81, &[], None), (vec![], 0x9000));
+    assert_eq!(
+        stx(&mut c, &mut s, [0x00, 0x20, 0x00, 0x81], &[], None),
+        (vec![], 0x9000)
+    );
 
     // Key generation and a signature under secure messaging, checked on the host with p256.
-    let (req, sw) = stx(&mut c, &mut s, 0x00, 0x46, 1, 0, &keygen, Some(65536));
+    let (req, sw) = stx(&mut c, &mut s, [0x00, 0x46, 1, 0], &keygen, Some(65536));
     assert_eq!(sw, 0x9000);
     let point = public_point(&req, Curve::Secp256r1).to_vec();
     let hash = sha256(&[b"signed under secure messaging"]);
-    let (sig, sw) = stx(&mut c, &mut s, 0x80, 0x68, 1, 0x70, &hash, Some(65536));
+    let (sig, sw) = stx(&mut c, &mut s, [0x80, 0x68, 1, 0x70], &hash, Some(65536));
     assert_eq!(sw, 0x9000);
     let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
     vk.verify_prehash(&hash, &p256::ecdsa::Signature::from_der(&sig).unwrap())
@@ -122,10 +133,19 @@ fn read_binary_protected_even_and_odd() {
     // Odd INS B1: the offset DO travels in 85 (checked by the client's encoding: odd INS → 85).
     let cmd = s.clone().wrap(0x00, 0xB1, 0x2F, 0x02, &h("54020000"), Some(65536));
     assert_eq!(cmd[7], 0x85, "odd INS uses DO 85");
-    assert_eq!(stx(&mut c, &mut s, 0x00, 0xB1, 0x2F, 0x02, &h("54020000"), Some(65536)), (plain.clone(), 0x9000));
+    assert_eq!(
+        stx(&mut c, &mut s, [0x00, 0xB1, 0x2F, 0x02], &h("54020000"), Some(65536)),
+        (plain.clone(), 0x9000)
+    );
     // A SELECT of the file, then B0 with a short Le (64) and an offset.
-    assert_eq!(stx(&mut c, &mut s, 0x00, 0xA4, 0x00, 0x0C, &[0x2F, 0x02], None).1, 0x9000);
-    assert_eq!(stx(&mut c, &mut s, 0x00, 0xB0, 0x00, 0x10, &[], Some(64)), (plain[0x10..0x50].to_vec(), 0x9000));
+    assert_eq!(
+        stx(&mut c, &mut s, [0x00, 0xA4, 0x00, 0x0C], &[0x2F, 0x02], None).1,
+        0x9000
+    );
+    assert_eq!(
+        stx(&mut c, &mut s, [0x00, 0xB0, 0x00, 0x10], &[], Some(64)),
+        (plain[0x10..0x50].to_vec(), 0x9000)
+    );
     // An even INS with 85 instead of 87 is refused.
     let mut t = s.clone();
     let cmd = t.wrap(0x00, 0xB1, 0x2F, 0x02, &h("54020000"), None);
@@ -275,7 +295,10 @@ fn plain_command_select_and_reset_end_the_session() {
     // A protected SELECT of the application: answered under the old keys, then the session ends.
     let mut s = open(&mut c, 15);
     let aid = h("E82B0601040181C31F0201");
-    assert_eq!(stx(&mut c, &mut s, 0x00, 0xA4, 0x04, 0x0C, &aid, None), (vec![], 0x9000));
+    assert_eq!(
+        stx(&mut c, &mut s, [0x00, 0xA4, 0x04, 0x0C], &aid, None),
+        (vec![], 0x9000)
+    );
     assert!(!alive(&mut c, &mut s));
     // Reset.
     let mut s = open(&mut c, 16);
@@ -325,7 +348,13 @@ fn long_answers_fit_the_response_buffer() {
     let mut got = Vec::new();
     while got.len() < content.len() {
         let off = (got.len() as u16).to_be_bytes();
-        let (part, sw) = stx(&mut c, &mut s, 0x00, 0xB1, 0xCD, 0x01, &[0x54, 0x02, off[0], off[1]], Some(65536));
+        let (part, sw) = stx(
+            &mut c,
+            &mut s,
+            [0x00, 0xB1, 0xCD, 0x01],
+            &[0x54, 0x02, off[0], off[1]],
+            Some(65536),
+        );
         assert_eq!(sw, 0x9000);
         assert!(!part.is_empty());
         got.extend_from_slice(&part);

@@ -394,7 +394,16 @@ fn apdu_sequence() {
             a(&hsm_fuzz::sm_client::mse_set_at()),
             a(&hsm_fuzz::sm_client::Handshake::new(&[0x5E; 32]).general_authenticate()),
             a(&build(0x0C, 0x20, 0x00, 0x81, &[0x8E, 0x08, 1, 2, 3, 4, 5, 6, 7, 8], 0)),
-            a(&build(0x0C, 0xB1, 0x2F, 0x02, &[0x85, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x8E, 0x08, 1, 2, 3, 4, 5, 6, 7, 8], 256)),
+            a(&build(
+                0x0C,
+                0xB1,
+                0x2F,
+                0x02,
+                &[
+                    0x85, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x8E, 0x08, 1, 2, 3, 4, 5, 6, 7, 8,
+                ],
+                256,
+            )),
             a(&build(0x00, 0x86, 0x00, 0x00, &[0x7C, 0x02, 0x80, 0x00], 256)),
         ],
     );

@@ -226,13 +226,19 @@ impl Runner<'_> {
             (n >= 2 && out[n - 2..n] == [0x90, 0x00]).then(|| out[..n - 2].to_vec())
         };
         let card = self.card();
-        let Some(cvc) = send(card, &apdus::read_binary(0x2F02, 0, 65536, true)) else { return };
-        let Some(point) = sm_client::cvc_public_point(&cvc) else { return };
+        let Some(cvc) = send(card, &apdus::read_binary(0x2F02, 0, 65536, true)) else {
+            return;
+        };
+        let Some(point) = sm_client::cvc_public_point(&cvc) else {
+            return;
+        };
         if send(card, &sm_client::mse_set_at()).is_none() {
             return;
         }
         let hs = Handshake::new(&[0x5E; 32]);
-        let Some(answer) = send(card, &hs.general_authenticate()) else { return };
+        let Some(answer) = send(card, &hs.general_authenticate()) else {
+            return;
+        };
         let session = hs
             .finish(&point, &answer)
             .expect("GENERAL AUTHENTICATE answered 9000 with a token that does not check out");
@@ -286,13 +292,19 @@ impl Runner<'_> {
         let before = file_command.then(|| self.protected_files());
         let mut out = std::mem::take(&mut self.out);
         let n = self.card().transmit(&wrapped, &mut out);
-        assert!(n >= 2 && n <= out.len(), "answer of {n} bytes to a protected {apdu:02X?}");
+        assert!(
+            n >= 2 && n <= out.len(),
+            "answer of {n} bytes to a protected {apdu:02X?}"
+        );
         let (outer, sw) = out[..n].split_at(n - 2);
         let outer_sw = u16::from_be_bytes([sw[0], sw[1]]);
         if outer_sw != 0x9000 {
             // Too long once wrapped (6700), a small response buffer (61xx): the session is gone
             // or out of step.
-            assert!(outer.is_empty() || outer_sw >> 8 == 0x61, "{outer_sw:04X} with data for {apdu:02X?}");
+            assert!(
+                outer.is_empty() || outer_sw >> 8 == 0x61,
+                "{outer_sw:04X} with data for {apdu:02X?}"
+            );
             self.out = out;
             return;
         }

@@ -22,7 +22,9 @@ const SELECT: [u8; 16] = [
     0x00, 0xA4, 0x04, 0x0C, 0x0B, 0xE8, 0x2B, 0x06, 0x01, 0x04, 0x01, 0x81, 0xC3, 0x1F, 0x02, 0x01,
 ];
 /// READ BINARY of C_DevAut (2F02) from offset 0, extended Le.
-const READ_2F02: [u8; 13] = [0x00, 0xB1, 0x2F, 0x02, 0x00, 0x00, 0x04, 0x54, 0x02, 0x00, 0x00, 0x00, 0x00];
+const READ_2F02: [u8; 13] = [
+    0x00, 0xB1, 0x2F, 0x02, 0x00, 0x00, 0x04, 0x54, 0x02, 0x00, 0x00, 0x00, 0x00,
+];
 const OID_ECDSA: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x02, 0x03];
 
 fn main() -> ExitCode {
@@ -44,7 +46,9 @@ fn transmit(card: &pcsc::Card, apdu: &[u8]) -> Result<(Vec<u8>, u16), String> {
     let mut data = Vec::new();
     let mut command = apdu.to_vec();
     loop {
-        let response = card.transmit(&command, &mut buf).map_err(|e| format!("transmit: {e}"))?;
+        let response = card
+            .transmit(&command, &mut buf)
+            .map_err(|e| format!("transmit: {e}"))?;
         let (body, sw) = response.split_last_chunk::<2>().ok_or("no status word")?;
         data.extend_from_slice(body);
         let sw = u16::from_be_bytes(*sw);
@@ -118,7 +122,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn open(card: &pcsc::Card, device_point: &[u8], round: u32) -> Result<Session, String> {
     expect("MSE SET AT", transmit(card, &sm_client::mse_set_at())?, 0x9000)?;
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     let mut scalar: [u8; 32] = Sha256::new()
         .chain_update(now.as_nanos().to_be_bytes())
         .chain_update(round.to_be_bytes())
@@ -126,7 +132,11 @@ fn open(card: &pcsc::Card, device_point: &[u8], round: u32) -> Result<Session, S
         .into();
     scalar[0] &= 0x7F;
     let hs = Handshake::new(&scalar);
-    let answer = expect("GENERAL AUTHENTICATE", transmit(card, &hs.general_authenticate())?, 0x9000)?;
+    let answer = expect(
+        "GENERAL AUTHENTICATE",
+        transmit(card, &hs.general_authenticate())?,
+        0x9000,
+    )?;
     hs.finish(device_point, &answer)
 }
 
@@ -169,7 +179,11 @@ fn run() -> Result<(), String> {
     let mut s = open(&card, &device_point, 0)?;
     println!("session open: token checked against C_DevAut's key");
     // VERIFY travels encrypted and logs in.
-    expect("protected VERIFY", protected(&card, &mut s, [0, 0x20, 0, 0x81], pin.as_bytes(), None)?, 0x9000)?;
+    expect(
+        "protected VERIFY",
+        protected(&card, &mut s, [0, 0x20, 0, 0x81], pin.as_bytes(), None)?,
+        0x9000,
+    )?;
     let req = expect(
         "protected GENERATE",
         protected(&card, &mut s, [0, 0x46, key_id, 0], &keygen_data(), Some(65536))?,
@@ -214,7 +228,11 @@ fn run() -> Result<(), String> {
         )?;
         sm_read.push(t.elapsed());
         let t = Instant::now();
-        expect("protected GET CHALLENGE", protected(&card, &mut s, [0, 0x84, 0, 0], &[], Some(8))?, 0x9000)?;
+        expect(
+            "protected GET CHALLENGE",
+            protected(&card, &mut s, [0, 0x84, 0, 0], &[], Some(8))?,
+            0x9000,
+        )?;
         sm_challenge.push(t.elapsed());
     }
 
@@ -229,13 +247,23 @@ fn run() -> Result<(), String> {
     let cmd = s.wrap(0, 0xB1, 0x2F, 0x02, &[0x54, 2, 0, 0], Some(65536));
     let (_, sw) = transmit(&card, &cmd)?;
     if sw != 0x6988 {
-        return Err(format!("protected command after the MAC error: {sw:04X}, expected 6988"));
+        return Err(format!(
+            "protected command after the MAC error: {sw:04X}, expected 6988"
+        ));
     }
-    expect("plain READ BINARY after the MAC error", transmit(&card, &READ_2F02)?, 0x9000)?;
+    expect(
+        "plain READ BINARY after the MAC error",
+        transmit(&card, &READ_2F02)?,
+        0x9000,
+    )?;
     println!("flipped MAC bit: 6988, session ended, plain commands still work");
     // A new session works again.
     let mut s = open(&card, &device_point, 1)?;
-    expect("protected GET CHALLENGE", protected(&card, &mut s, [0, 0x84, 0, 0], &[], Some(8))?, 0x9000)?;
+    expect(
+        "protected GET CHALLENGE",
+        protected(&card, &mut s, [0, 0x84, 0, 0], &[], Some(8))?,
+        0x9000,
+    )?;
 
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let (pr, sr) = (median(plain_read), median(sm_read));
