@@ -447,3 +447,32 @@ fn malformed_protected_commands_answer_a_status_and_change_nothing() {
     // The PIN was never tried, let alone verified.
     assert_eq!(tx(&mut c, "0020 0081").1, 0x63C3);
 }
+
+#[test]
+fn chained_protected_command_and_short_apdus() {
+    let mut c = card(12);
+    let mut s = open(&mut c, 23);
+    assert_eq!(stx(&mut c, &mut s, [0, 0x20, 0, 0x81], b"648219", None).1, 0x9000);
+    // A protected UPDATE BINARY of 1000 bytes, its outer APDU sent as a chain of short parts
+    // (CLA 1C, then 0C): the APDU layer assembles the outer APDU, then it is unwrapped.
+    let content: Vec<u8> = (0..1000u32).map(|i| (i * 13 + 1) as u8).collect();
+    let mut data = h("54020000 538203E8");
+    data.extend_from_slice(&content);
+    let dos = s.command_objects(0x00, 0xD7, 0xCD, 0x02, &data, None);
+    let parts: Vec<&[u8]> = dos.chunks(200).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i == parts.len() - 1;
+        let mut apdu = vec![if last { 0x0C } else { 0x1C }, 0xD7, 0xCD, 0x02, part.len() as u8];
+        apdu.extend_from_slice(part);
+        if last {
+            apdu.push(0);
+        }
+        let (resp, sw) = txb(&mut c, &apdu);
+        if !last {
+            assert_eq!((resp.len(), sw), (0, 0x9000), "chain part {i}");
+        } else {
+            assert_eq!(s.unwrap(&resp, sw).unwrap(), (vec![], 0x9000));
+        }
+    }
+    assert_eq!(read_binary(&mut c, 0xCD02), (content, 0x9000));
+}
