@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod sm_client;
 pub mod soak;
 
 /// The SO-PIN of the acceptance tests (`sc-hsm-tool --so-pin`), hex of "57621880".

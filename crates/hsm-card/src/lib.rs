@@ -38,6 +38,7 @@ mod platform;
 mod pso;
 mod rescue;
 mod secrets;
+mod sm;
 mod symkey;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -90,8 +91,10 @@ pub(crate) struct Session {
     /// Parsed private keys of this session (`keycache.rs`).
     pub key_cache: keycache::KeyCache,
     /// MSE SET AT chose id-CA-ECDH-AES-CBC-CMAC-128 (`mse.rs`): the protocol of the next GENERAL
-    /// AUTHENTICATE (secure messaging).
+    /// AUTHENTICATE (secure messaging, `sm.rs`).
     pub sm_ca_selected: bool,
+    /// The secure-messaging session, if one is running (`sm.rs`).
+    pub sm: Option<sm::Channel>,
     /// The issuer MSE SET DST selected for PSO VERIFY CERTIFICATE: its CHR (`pso.rs`).
     pub pso_issuer: Option<Vec<u8>>,
     /// Public key authentication: selected PUK, statuses, challenge (`pka.rs`).
@@ -371,11 +374,23 @@ impl<P: Platform> App<P> {
 
 impl<P: Platform> Application for App<P> {
     fn process(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
-        // Secure messaging (CLA bits 0C) is not offered yet; proprietary (80) and ISO (00) classes only.
+        // ISO (00) and proprietary (80) classes, plain or with secure messaging (bits 0C, `sm.rs`).
         let cla = cmd.cla & !0x10;
-        if cla != 0x00 && cla != 0x80 {
-            return Err(Status::ClassNotSupported);
+        match cla {
+            0x00 | 0x80 => {
+                // TR-03110 part 3: a plain command ends secure messaging.
+                self.session.sm = None;
+                self.dispatch(cmd, reply)
+            }
+            0x0C | 0x8C => self.process_protected(cmd, reply),
+            _ => Err(Status::ClassNotSupported),
         }
+    }
+}
+
+impl<P: Platform> App<P> {
+    /// Runs one plain (or unwrapped) command.
+    fn dispatch(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
         if cmd.ins == 0xA4 && cmd.p1 == 0x04 {
             if cmd.data == files::AID {
                 self.select_application();
@@ -426,6 +441,7 @@ impl<P: Platform> Application for App<P> {
             0x2A => self.pso(cmd),
             0x54 => self.puk_auth(cmd, reply),
             0x82 => self.external_authenticate(cmd),
+            0x86 => self.general_authenticate(cmd, reply),
             _ => Err(Status::InstructionNotSupported),
         }
     }

@@ -362,6 +362,51 @@ fn apdu_sequence() {
             a(&[0x00, 0x84, 0x00]),
         ],
     );
+    // Secure messaging: the runner opens a session and wraps the plain items (VERIFY travels
+    // protected, then a write, reads, a key listing); a protected SELECT ends it; after a reset
+    // the setup opens a new one, and an input's own protected command (a MAC that cannot be
+    // right) ends that.
+    seq_seed(
+        "secure_messaging",
+        FLAG_INIT | FLAG_SM,
+        0,
+        vec![
+            a(apdus::VERIFY_USER),
+            a(&update_binary(0xCD01, 0, b"written under secure messaging")),
+            a(&read_binary(0xCD01, 0, 65536, true)),
+            a(&read_binary(0x2F02, 0, 16, false)),
+            a(&build(0x80, 0x58, 0, 0, &[], 65536)),
+            a(&build(0x00, 0x84, 0, 0, &[], 65536)),
+            a(apdus::SELECT_AID),
+            a(&build(0x00, 0x84, 0, 0, &[], 8)),
+            Item::ResetSetup,
+            a(&build(0x00, 0x20, 0x00, 0x81, b"000000", 0)),
+            a(&build(0x0C, 0x20, 0x00, 0x81, &[0x8E, 0x08, 1, 2, 3, 4, 5, 6, 7, 8], 0)),
+            a(apdus::VERIFY_USER),
+        ],
+    );
+    // The handshake sent by the input itself, then protected commands it cannot MAC.
+    seq_seed(
+        "secure_messaging_handshake",
+        FLAG_INIT,
+        0,
+        vec![
+            a(&hsm_fuzz::sm_client::mse_set_at()),
+            a(&hsm_fuzz::sm_client::Handshake::new(&[0x5E; 32]).general_authenticate()),
+            a(&build(0x0C, 0x20, 0x00, 0x81, &[0x8E, 0x08, 1, 2, 3, 4, 5, 6, 7, 8], 0)),
+            a(&build(
+                0x0C,
+                0xB1,
+                0x2F,
+                0x02,
+                &[
+                    0x85, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x8E, 0x08, 1, 2, 3, 4, 5, 6, 7, 8,
+                ],
+                256,
+            )),
+            a(&build(0x00, 0x86, 0x00, 0x00, &[0x7C, 0x02, 0x80, 0x00], 256)),
+        ],
+    );
 }
 
 /// The WRAP KEY answer for an AES-256 key on a card whose domain 0 has `share` as its only share.

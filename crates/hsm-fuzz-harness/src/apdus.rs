@@ -38,7 +38,7 @@ pub const SO_PIN: &[u8] = b"57621880";
 /// Instruction bytes the card implements (plus GET RESPONSE, handled by the APDU layer).
 pub const KNOWN_INS: &[u8] = &[
     0xA4, 0xB0, 0xB1, 0xD7, 0xE4, 0x58, 0x20, 0x24, 0x2C, 0x84, 0x50, 0xC0, 0x46, 0x48, 0x68, 0x62, 0x76, 0x78, 0x52,
-    0x72, 0x74, 0x22, 0x2A, 0x54, 0x82,
+    0x72, 0x74, 0x22, 0x2A, 0x54, 0x82, 0x86,
 ];
 /// Class bytes worth trying: ISO, proprietary, chained, secure messaging, unsupported.
 pub const KNOWN_CLA: &[u8] = &[0x00, 0x80, 0x10, 0x90, 0x0C, 0x8C, 0xA0, 0x01];
@@ -50,7 +50,9 @@ pub const KNOWN_FIDS: &[u16] = &[
     0xCA00, 0xC800, 0x10C0, 0x10D0,
 ];
 /// Tags of the data objects the card parses.
-pub const KNOWN_TAGS: &[u8] = &[0x54, 0x53, 0x80, 0x81, 0x82, 0x83, 0x91, 0x92, 0x93, 0x97, 0x42, 0x67];
+pub const KNOWN_TAGS: &[u8] = &[
+    0x54, 0x53, 0x80, 0x81, 0x82, 0x83, 0x91, 0x92, 0x93, 0x97, 0x42, 0x67, 0x7C, 0x85, 0x87, 0x8E,
+];
 
 /// Builds a command APDU with the shortest encoding that carries `data` and `ne`
 /// (`ne == 0`: no Le; extended when `data` is longer than 255 bytes or `ne` above 256).
@@ -185,6 +187,15 @@ pub fn templates() -> Vec<Vec<u8>> {
     }
     t.push(read_binary(0x2F02, 0, 65536, true));
     t.push(read_binary(0x2F02, 0x100, 0, false));
+    // Secure messaging: MSE SET AT, GENERAL AUTHENTICATE with a fixed host key, and protected
+    // commands with data objects of the right shape (their MACs cannot be right: that is the point).
+    t.push(crate::sm_client::mse_set_at());
+    t.push(crate::sm_client::Handshake::new(&[0x5E; 32]).general_authenticate());
+    t.push(build(0x0C, 0x20, 0x00, 0x81, &[0x8E, 0x08, 1, 2, 3, 4, 5, 6, 7, 8], 0));
+    let mut dos = vec![0x87, 0x11, 0x01];
+    dos.extend_from_slice(&[0x42; 16]);
+    dos.extend_from_slice(&[0x97, 0x01, 0x00, 0x8E, 0x08, 1, 2, 3, 4, 5, 6, 7, 8]);
+    t.push(build(0x0C, 0x20, 0x00, 0x81, &dos, 65536));
     t
 }
 

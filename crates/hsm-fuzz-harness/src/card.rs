@@ -13,6 +13,13 @@
 //! * UPDATE BINARY and DELETE FILE never change an internal or key file (also through the current EF);
 //! * no response contains 16 consecutive bytes of an internal or key file (PIN verifiers, sealed
 //!   keys) unless those bytes were fed in by the input or sit in a public file.
+//!
+//! Secure messaging ([`seq::FLAG_SM`]): after the setup the runner opens a session with the host
+//! client of `tests/src/sm_client.rs` and sends every plain item wrapped (items with CLA bits 0C go
+//! as they are, so broken MACs and data objects reach the card too). A wrapped command answered
+//! 9000 must unwrap (MAC checked by the client), and the inner answer must meet the invariants
+//! above (except the Ne bound: the inner answer is wrapped whole). Any other answer, a plain item
+//! or a protected item of the input ends the runner's session (the card's ends on those too).
 
 use std::sync::OnceLock;
 
@@ -25,6 +32,7 @@ use hsm_store::flash::RamFlash;
 
 use crate::apdus;
 use crate::seq::{self, Item, Seq};
+use crate::sm_client::{self, Handshake, Session};
 
 /// Seed of the RAM platform: device secret, serial and entropy. Fixed, so that a cached store (sealed
 /// under the device secret) fits every card built from it, and crashes replay exactly.
@@ -152,6 +160,8 @@ struct Runner<'a> {
     out: Vec<u8>,
     input: &'a [u8],
     maybe_user_auth: bool,
+    /// The host side of the secure-messaging session, while one runs.
+    sm: Option<Session>,
 }
 
 /// Runs one `apdu_sequence` input.
@@ -174,6 +184,7 @@ pub fn run(data: &[u8]) {
         out: vec![0u8; out_len],
         input: data,
         maybe_user_auth: false,
+        sm: None,
     };
     r.setup();
     for item in s.items.iter().take(seq::MAX_ITEMS) {
@@ -202,6 +213,36 @@ impl Runner<'_> {
     fn reset(&mut self) {
         self.card().reset();
         self.maybe_user_auth = false;
+        self.sm = None;
+    }
+
+    /// MSE SET AT and GENERAL AUTHENTICATE with a fixed host key; the token checked against the
+    /// device key of C_DevAut. A card that refuses (not initialized, not selected) gets no session.
+    fn open_sm(&mut self) {
+        self.sm = None;
+        let mut out = vec![0u8; RESPONSE_BUFFER_SIZE];
+        let mut send = |card: &mut Card<RamPlatform>, apdu: &[u8]| -> Option<Vec<u8>> {
+            let n = card.transmit(apdu, &mut out);
+            (n >= 2 && out[n - 2..n] == [0x90, 0x00]).then(|| out[..n - 2].to_vec())
+        };
+        let card = self.card();
+        let Some(cvc) = send(card, &apdus::read_binary(0x2F02, 0, 65536, true)) else {
+            return;
+        };
+        let Some(point) = sm_client::cvc_public_point(&cvc) else {
+            return;
+        };
+        if send(card, &sm_client::mse_set_at()).is_none() {
+            return;
+        }
+        let hs = Handshake::new(&[0x5E; 32]);
+        let Some(answer) = send(card, &hs.general_authenticate()) else {
+            return;
+        };
+        let session = hs
+            .finish(&point, &answer)
+            .expect("GENERAL AUTHENTICATE answered 9000 with a token that does not check out");
+        self.sm = Some(session);
     }
 
     fn setup(&mut self) {
@@ -216,6 +257,9 @@ impl Runner<'_> {
                 self.transmit(apdus::VERIFY_SO);
             }
         }
+        if self.flags & seq::FLAG_SM != 0 {
+            self.open_sm();
+        }
     }
 
     /// The internal and key files of the main store.
@@ -229,6 +273,70 @@ impl Runner<'_> {
     }
 
     fn transmit(&mut self, apdu: &[u8]) {
+        let Some(mut session) = self.sm.take() else {
+            return self.transmit_plain(apdu);
+        };
+        let inner = match CommandView::parse(apdu) {
+            Ok(c) if c.cla & 0x1C == 0 && c.ins != 0xC0 => c,
+            // Chain parts, GET RESPONSE, protected items of the input, malformed APDUs: as they
+            // are. GET RESPONSE keeps the session; the others end it (or would, reaching the card).
+            Ok(c) if c.ins == 0xC0 && c.cla & 0x1C == 0 => {
+                self.sm = Some(session);
+                return self.transmit_plain(apdu);
+            }
+            _ => return self.transmit_plain(apdu),
+        };
+        let le = (inner.ne > 0).then_some(inner.ne);
+        let wrapped = session.wrap(inner.cla, inner.ins, inner.p1, inner.p2, inner.data, le);
+        let file_command = inner.ins == 0xD7 || inner.ins == 0xE4;
+        let before = file_command.then(|| self.protected_files());
+        let mut out = std::mem::take(&mut self.out);
+        let n = self.card().transmit(&wrapped, &mut out);
+        assert!(
+            n >= 2 && n <= out.len(),
+            "answer of {n} bytes to a protected {apdu:02X?}"
+        );
+        let (outer, sw) = out[..n].split_at(n - 2);
+        let outer_sw = u16::from_be_bytes([sw[0], sw[1]]);
+        if outer_sw != 0x9000 {
+            // Too long once wrapped (6700), a small response buffer (61xx): the session is gone
+            // or out of step.
+            assert!(
+                outer.is_empty() || outer_sw >> 8 == 0x61,
+                "{outer_sw:04X} with data for {apdu:02X?}"
+            );
+            self.out = out;
+            return;
+        }
+        let (data, sw) = session
+            .unwrap(outer, outer_sw)
+            .unwrap_or_else(|e| panic!("protected {apdu:02X?}: answer does not unwrap: {e}"));
+        self.out = out;
+        assert!(
+            data.is_empty() || sw == 0x9000,
+            "{} data bytes with inner status {sw:04X} for protected {apdu:02X?}",
+            data.len()
+        );
+        assert_ne!(sw, 0x6F00, "6F00 (no precise diagnosis) for protected {apdu:02X?}");
+        if let Some(before) = before {
+            self.check_protected_files(apdu, sw, &before);
+        }
+        if sw == 0x9000 {
+            self.check_access(&inner, sw);
+            if matches!(inner.ins, 0x20 | 0x24 | 0x50) {
+                self.maybe_user_auth = true;
+            }
+        }
+        if data.len() >= 16 {
+            self.check_no_secret(&data, apdu);
+        }
+        // A SELECT of an application ends the session after its answer.
+        if !(inner.ins == 0xA4 && inner.p1 == 0x04 && sw == 0x9000) {
+            self.sm = Some(session);
+        }
+    }
+
+    fn transmit_plain(&mut self, apdu: &[u8]) {
         // UPDATE BINARY and DELETE FILE (whatever the CLA, chained or not, by FID or current EF) must
         // leave the internal and key files alone.
         let file_command = apdu.get(1).is_some_and(|&ins| ins == 0xD7 || ins == 0xE4);
@@ -398,4 +506,31 @@ fn distinct(b: &[u8]) -> usize {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With FLAG_SM the runner really opens a session and its wrapped VERIFY logs in.
+    #[test]
+    fn sm_flag_opens_a_session_and_wraps() {
+        let platform = snapshots()[1].platform();
+        let data = [seq::FLAG_INIT | seq::FLAG_SM, 0];
+        let mut r = Runner {
+            card: Some(Card::new(platform)),
+            flags: data[0],
+            out: vec![0u8; RESPONSE_BUFFER_SIZE],
+            input: &data,
+            maybe_user_auth: false,
+            sm: None,
+        };
+        r.setup();
+        assert!(r.sm.is_some(), "no session");
+        r.transmit(apdus::VERIFY_USER);
+        assert!(r.maybe_user_auth, "the wrapped VERIFY did not answer 9000");
+        assert_eq!(r.sm.as_ref().map(|s| s.ssc), Some(2));
+        r.transmit(apdus::SELECT_AID);
+        assert!(r.sm.is_none(), "SELECT ends the session");
+    }
 }

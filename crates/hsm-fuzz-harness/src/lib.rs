@@ -15,6 +15,9 @@ pub mod ccid;
 pub mod parse;
 pub mod rng;
 pub mod seq;
+/// The host side of secure messaging, shared with the in-process and end-to-end tests.
+#[path = "../../../tests/src/sm_client.rs"]
+pub mod sm_client;
 pub mod store;
 
 /// A harness: runs one input, panics when an invariant fails.

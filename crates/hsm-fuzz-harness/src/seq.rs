@@ -31,6 +31,9 @@ pub const FLAG_SMALL_OUT: u8 = 0x08;
 pub const FLAG_NO_SELECT: u8 = 0x10;
 /// With FLAG_INIT: initialize with [`apdus::initialize_alt`] instead (transport PIN, DKEK, PUKs, domains).
 pub const FLAG_ALT_INIT: u8 = 0x20;
+/// After the setup, open a secure-messaging session and send the plain items wrapped
+/// (`card.rs`); needs an initialized device (the device key).
+pub const FLAG_SM: u8 = 0x40;
 
 pub const MARK_RESET: u16 = 0xFFFF;
 pub const MARK_RESET_SETUP: u16 = 0xFFFE;
@@ -156,7 +159,7 @@ fn mutate_seq(seq: &mut Seq, rng: &mut Rng, raw: &mut dyn FnMut(&mut [u8], usize
         // Flags and buffer size.
         6 => {
             if rng.below(2) == 0 {
-                seq.flags ^= 1 << rng.below(6);
+                seq.flags ^= 1 << rng.below(7);
             } else {
                 seq.out_sel = rng.byte();
             }
