@@ -9,6 +9,7 @@
 //!   [`der`] and [`pkcs15`] for the little ASN.1 they need; [`progress`]: bars and lines.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod card;
 pub mod cli;
 pub mod commands;
