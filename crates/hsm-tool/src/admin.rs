@@ -443,17 +443,27 @@ pub fn sign<T: Transport>(c: &mut Client<T>, id: u8, algo: u8, data: &[u8]) -> R
     )
 }
 
-/// The PKCS#15 private key description (PRKD) the tool writes to `C4xx` for a generated key: the
-/// card's default (reference §3.12: path `CCxx`, the key size, usage sign/derive or
-/// decrypt/sign/unwrap) with a label and a key ID. RSA keys are a SEQUENCE (30), EC keys [0] (A0),
-/// as OpenSC's `sc_pkcs15_decode_prkdf_entry` expects.
+/// The PKCS#15 private key description (PRKD) the tool writes to `C4xx` for a generated key, laid out
+/// as OpenSC 0.23 writes one for `pkcs11-tool --keypairgen` (so that OpenSC signs with it):
+///
+/// ```text
+/// 30 (RSA) | A0 (EC) {
+///     30 { 0C label, 03 02 06C0 (private, modifiable), 04 01 01 (auth id: the user PIN) }
+///     30 { 04 key ID, 03 usage, 02 key reference (the slot) }
+///     A1 { 30 { 30 02 04 00 (empty path), 02 key size } }
+/// }
+/// ```
+///
+/// Usage: decrypt, sign, signRecover, unwrap (RSA); sign, derive (EC), as the card's own default
+/// description (reference §3.12). The card's default has the path `CCxx` instead of the key reference,
+/// with which OpenSC 0.23 fails to sign (CKR_ARGUMENTS_BAD).
 pub fn prkd(slot: u8, label: &str, key_id: &[u8], rsa: bool, bits: u16) -> Vec<u8> {
     let mut common = Vec::new();
     if !label.is_empty() {
         put(&mut common, 0x0C, label.as_bytes());
     }
-    // flags: private.
-    put(&mut common, 0x03, &[0x07, 0x80]);
+    put(&mut common, 0x03, &[0x06, 0xC0]);
+    put(&mut common, 0x04, &[0x01]);
     let mut key_attrs = Vec::new();
     put(&mut key_attrs, 0x04, key_id);
     if rsa {
@@ -461,17 +471,12 @@ pub fn prkd(slot: u8, label: &str, key_id: &[u8], rsa: bool, bits: u16) -> Vec<u
     } else {
         put(&mut key_attrs, 0x03, &[0x07, 0x20, 0x80]);
     }
+    put(&mut key_attrs, 0x02, der_uint(u16::from(slot)).as_slice());
     let mut path = Vec::new();
-    put(&mut path, 0x04, &[crate::hsm::prefix::KEY, slot]);
+    put(&mut path, 0x04, &[]);
     let mut specific = Vec::new();
     put(&mut specific, 0x30, &path);
-    let b = bits.to_be_bytes();
-    let size: &[u8] = match b {
-        [0, lo] if lo < 0x80 => &b[1..],
-        [hi, _] if hi < 0x80 => &b[..],
-        _ => &[0, b[0], b[1]],
-    };
-    put(&mut specific, 0x02, size);
+    put(&mut specific, 0x02, der_uint(bits).as_slice());
     let mut inner = Vec::new();
     put(&mut inner, 0x30, &specific);
     let mut body = Vec::new();
@@ -481,6 +486,15 @@ pub fn prkd(slot: u8, label: &str, key_id: &[u8], rsa: bool, bits: u16) -> Vec<u
     let mut out = Vec::new();
     put(&mut out, if rsa { 0x30 } else { 0xA0 }, &body);
     out
+}
+
+/// The value of a DER INTEGER holding `n`.
+fn der_uint(n: u16) -> Vec<u8> {
+    match n.to_be_bytes() {
+        [0, lo] if lo < 0x80 => vec![lo],
+        [hi, lo] if hi < 0x80 => vec![hi, lo],
+        [hi, lo] => vec![0, hi, lo],
+    }
 }
 
 /// The key ID of a PRKD (the OCTET STRING of its CommonKeyAttributes).
@@ -556,6 +570,16 @@ mod tests {
         assert_eq!(
             hex::encode_upper(&*p.encode()),
             "80020001810636343832313982083537363231383830910103920102930203 02".replace(' ', "")
+        );
+    }
+
+    #[test]
+    fn prkd_as_opensc_writes_it() {
+        // What OpenSC 0.23 wrote to C403 for `pkcs11-tool --keypairgen --key-type EC:prime256v1 --id 0B
+        // --label p11` on this card (key 3), but for the usage bits (signRecover left out).
+        assert_eq!(
+            hex::encode_upper(prkd(3, "p11", &[0x0B], false, 256)),
+            "A027300C0C03703131030206C0040101300B04010B0303072080020103A10A30083002040002020100"
         );
     }
 

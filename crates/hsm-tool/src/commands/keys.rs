@@ -160,13 +160,11 @@ pub fn generate<T: Transport>(c: &mut Client<T>, g: &Gen<'_>) -> Result<(), Erro
         KeySpec::Ec(Curve::P521) => (false, 521),
         KeySpec::Ec(Curve::Bp512) => (false, 512),
     };
-    let desc_fid = fid(prefix::PRKD, slot);
-    // The card's own description has no label and the slot in ASCII decimal as its ID.
+    // The description replaces the card's default (which OpenSC cannot sign with, see
+    // `admin::prkd`); the default ID is the card's: the slot in ASCII decimal.
     let key_id = g.key_id.clone().unwrap_or_else(|| slot.to_string().into_bytes());
-    if g.label.is_some() || g.key_id.is_some() {
-        let desc = admin::prkd(slot, g.label.unwrap_or(""), &key_id, rsa, bits);
-        hsm::write_file(c, desc_fid, &desc, 1024)?;
-    }
+    let desc = admin::prkd(slot, g.label.unwrap_or(""), &key_id, rsa, bits);
+    hsm::write_file(c, fid(prefix::PRKD, slot), &desc, 1024)?;
     let entry = KeyEntry {
         slot,
         label: g.label.filter(|l| !l.is_empty()).map(str::to_string),
