@@ -23,14 +23,23 @@ use crate::{Error, input};
     version,
     about = "Administers a Pico HSM (or any SmartCard-HSM) over PC/SC",
     long_about = "Administers a Pico HSM, or any SmartCard-HSM compatible card, through pcscd.\n\n\
-        Device information; DKEK shares, the key-encryption keys that make key backup and restore \
-        between devices possible; and backup and restore of every key, certificate and data object. DKEK share files and password shares are byte-compatible with OpenSC's \
+        Device information and initialization; device options, the secure lock, the clock and reboot; \
+        keys (list, generate, delete, sign); DKEK shares, the key-encryption keys that make key backup \
+        and restore between devices possible; and backup and restore of every key, certificate and data \
+        object. DKEK share files and password shares are byte-compatible with OpenSC's \
         `sc-hsm-tool --create-dkek-share` / `--import-dkek-share`, so shares made by either tool work \
         with the other.\n\n\
         Errors from the card name the status word and what it means, for example \
-        \"6982 security status not satisfied (log in with --pin)\".",
+        \"6982 security status not satisfied (log in with --pin)\". Read commands print JSON with --json.",
     after_help = "Examples:\n  \
         pico-hsm-tool info\n  \
+        pico-hsm-tool --pin-file pin.txt info --json\n  \
+        pico-hsm-tool --pin-file new-pin.txt init --dkek-shares 1\n  \
+        pico-hsm-tool --pin-file pin.txt options set --key-counter-all on\n  \
+        pico-hsm-tool --pin-file pin.txt secure-lock enable --secret-file ~/.pico-hsm-lock.secret\n  \
+        pico-hsm-tool rtc set\n  \
+        pico-hsm-tool --pin-file pin.txt keys gen ec:secp256r1 --label signing\n  \
+        pico-hsm-tool --pin-file pin.txt keys sign 01 --input doc.txt --out doc.sig\n  \
         pico-hsm-tool dkek create-share dkek-share-1.pbe\n  \
         pico-hsm-tool dkek create-share dkek.pbe --pwd-shares-threshold 2 --pwd-shares-total 3\n  \
         pico-hsm-tool dkek import-share dkek-share-1.pbe --password-file pw.txt\n  \
