@@ -82,6 +82,15 @@ struct Global {
     /// PIN (EXTRAS 3A 03) so that this session can use the keys
     #[arg(long, global = true, value_name = "PATH")]
     lock_secret: Option<PathBuf>,
+
+    /// Public key authentication: log in with this P-256 private key (PEM) after the PIN; give it once
+    /// per key needed, each with its --pka-chr
+    #[arg(long, global = true, value_name = "PATH")]
+    pka_key: Vec<PathBuf>,
+
+    /// The CHR under which the --pka-key of the same position is registered (see `pka status`)
+    #[arg(long, global = true, value_name = "CHR")]
+    pka_chr: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -122,6 +131,14 @@ enum Cmd {
     /// Keys: list with their labels, generate, delete, sign
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Public key authentication: registered keys, registering one, logging in (PUK AUTH 80 54)
+    ///
+    /// A device initialized with `init --pka N-of-M` authenticates its user only when N of its M
+    /// registered public keys (PUKs) sign a challenge; the PIN is still needed to open the keys.
+    /// Each command of this tool logs in with --pka-key KEY.pem --pka-chr CHR (once per key needed)
+    /// given before the command.
+    #[command(verbatim_doc_comment, subcommand)]
+    Pka(PkaCmd),
     /// DKEK shares and key domains
     #[command(subcommand)]
     Dkek(DkekCmd),
@@ -289,6 +306,36 @@ enum KeysCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum PkaCmd {
+    /// Show how many keys are registered and needed, each key's CHR, and which authenticated
+    /// (--json: puks, registered, remaining, required, authenticated, keys[index, registered, chr,
+    /// authenticated]); with --pka-key, after logging in
+    Status,
+    /// Register a public key: FILE is an authenticated CV request (`pka request`, or a key generated
+    /// on another SmartCard-HSM) or sc-hsm-tool's --export-for-pub-key-auth file (needs the PIN)
+    Register {
+        /// The request
+        file: PathBuf,
+    },
+    /// Make the authenticated CV request of a P-256 key in a PEM file, to register it (no card)
+    Request {
+        /// The private key (PKCS#8 or SEC1 PEM; `openssl genpkey -algorithm EC -pkeyopt
+        /// ec_paramgen_curve:P-256` makes one)
+        #[arg(long, value_name = "PATH")]
+        key: PathBuf,
+        /// The holder reference to register the key under (1-16 characters, e.g. ESPUK00001)
+        #[arg(long)]
+        chr: String,
+        /// Where to write the request (not over an existing file)
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+    /// Log in with --pka-key/--pka-chr and show the result (the session ends with the command: give
+    /// the same options to the commands that need the login)
+    Login,
+}
+
 fn parse_slot(s: &str) -> Result<u8, String> {
     u8::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|_| format!("{s:?} is not a key slot (hex 01-FF)"))
 }
@@ -442,7 +489,7 @@ fn run(cli: Cli) -> Result<(), Error> {
     let pin = input::pin(g.pin.as_deref(), g.pin_file.as_deref())?;
     match &cli.command {
         Cmd::Info => {
-            let lock = lock_secret(g)?;
+            let then = after(g)?;
             let mut conn = Connection::open(g.reader.as_deref())?;
             let reader = conn.reader().to_string();
             conn.with_transaction(|t| {
@@ -453,8 +500,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                 let pins = info::pins(&mut c)?;
                 if let Some(pin) = &pin {
                     hsm::verify(&mut c, pin)?;
-                    unlock(&mut c, lock.as_deref())?;
                 }
+                then.run(&mut c, pin.is_some())?;
                 info::info(&mut c, &reader, &rescue, &app, pins, pin.is_some(), g.json)
             })
         }
@@ -489,6 +536,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Cmd::Keys(cmd) => run_keys(g, pin, cmd),
+        Cmd::Pka(cmd) => run_pka(g, pin, cmd),
         Cmd::Dkek(DkekCmd::CreateShare(a)) => dkek::create_share(&CreateShare {
             file: &a.file,
             password_file: a.password_file.as_deref(),
@@ -515,8 +563,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             let pin = need_pin(pin, "backup")?;
             backup::prepare_dir(dir, *force)?;
             let mut conn = Connection::open(g.reader.as_deref())?;
-            let lock = lock_secret(g)?;
-            let summary = session_with(&mut conn, Some(&pin), lock.as_deref(), |c, _| {
+            let then = after(g)?;
+            let summary = session_with(&mut conn, Some(&pin), &then, |c, _| {
                 backup::backup(c, dir, *force, Mode::Auto)
             })?;
             println!("{}", summary.line(dir));
@@ -530,10 +578,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                 force: *force,
                 ..RestoreOptions::default()
             };
-            let lock = lock_secret(g)?;
-            let summary = session_with(&mut conn, Some(&pin), lock.as_deref(), |c, _| {
-                backup::restore(c, &b, &opts)
-            })?;
+            let then = after(g)?;
+            let summary = session_with(&mut conn, Some(&pin), &then, |c, _| backup::restore(c, &b, &opts))?;
             println!("{}", summary.line(dir));
             Ok(())
         }
@@ -634,23 +680,67 @@ fn session<R>(
     pin: Option<&Zeroizing<Vec<u8>>>,
     f: impl FnOnce(&mut Client<PcscTransport<'_>>, &AppInfo) -> Result<R, Error>,
 ) -> Result<R, Error> {
-    session_with(conn, pin, None, f)
+    session_with(conn, pin, &After::default(), f)
 }
 
-/// [`session`], and after the VERIFY the secure-lock secret when one is given and the lock is on.
+/// [`session`], then what `then` says: the PKA login and the secure-lock secret.
 fn session_with<R>(
     conn: &mut Connection,
     pin: Option<&Zeroizing<Vec<u8>>>,
-    lock: Option<&[u8; device::SECRET_LEN]>,
+    then: &After,
     f: impl FnOnce(&mut Client<PcscTransport<'_>>, &AppInfo) -> Result<R, Error>,
 ) -> Result<R, Error> {
     conn.with_transaction(|t| {
         let mut c = Client::new(t);
         let app = open(&mut c, pin)?;
-        if pin.is_some() {
-            unlock(&mut c, lock)?;
-        }
+        then.run(&mut c, pin.is_some())?;
         f(&mut c, &app)
+    })
+}
+
+/// What a session sends after SELECT and VERIFY (global options): a public key authentication
+/// (--pka-key / --pka-chr), then the secure-lock secret (--lock-secret; EXTRAS needs the user
+/// authenticated, which with PKA on only the login gives).
+#[derive(Default)]
+struct After {
+    pka: Vec<(p256::ecdsa::SigningKey, String)>,
+    lock: Option<Zeroizing<[u8; device::SECRET_LEN]>>,
+}
+
+impl After {
+    fn run<T: Transport>(&self, c: &mut Client<T>, pin_verified: bool) -> Result<(), Error> {
+        if !self.pka.is_empty() {
+            let chr = hsm::device_id(c)?
+                .ok_or_else(|| Error::Input("the device has no device certificate (not initialized)".into()))?;
+            crate::pka::login(c, chr.as_bytes(), &self.pka)?;
+        }
+        if let Some(secret) = &self.lock
+            && (pin_verified || !self.pka.is_empty())
+            && crate::admin::options_get(c)? & crate::admin::option::SECURE_LOCK != 0
+        {
+            device::secure_lock(c, crate::admin::LockOp::Unlock, secret)?;
+        }
+        Ok(())
+    }
+}
+
+/// The --pka-key/--pka-chr pairs and the --lock-secret file, read before the card is touched.
+fn after(g: &Global) -> Result<After, Error> {
+    if g.pka_key.len() != g.pka_chr.len() {
+        return Err(Error::Input(format!(
+            "{} --pka-key but {} --pka-chr: give one CHR per key, in the same order",
+            g.pka_key.len(),
+            g.pka_chr.len()
+        )));
+    }
+    let mut pka = Vec::new();
+    for (k, chr) in g.pka_key.iter().zip(&g.pka_chr) {
+        crate::pka::check_chr(chr)?;
+        pka.push((crate::pka::load_key(k)?, chr.clone()));
+    }
+    Ok(After {
+        pka,
+        lock: g.lock_secret.as_deref().map(device::read_secret_file).transpose()?,
     })
 }
 
@@ -668,20 +758,6 @@ fn rescue_session<R>(
         }
         f(&mut c)
     })
-}
-
-/// The --lock-secret file's secret, if given.
-fn lock_secret(g: &Global) -> Result<Option<Zeroizing<[u8; device::SECRET_LEN]>>, Error> {
-    g.lock_secret.as_deref().map(device::read_secret_file).transpose()
-}
-
-/// EXTRAS 3A 03 with `lock` when given and the lock is on (after VERIFY).
-fn unlock<T: Transport>(c: &mut Client<T>, lock: Option<&[u8; device::SECRET_LEN]>) -> Result<(), Error> {
-    let Some(secret) = lock else { return Ok(()) };
-    if crate::admin::options_get(c)? & crate::admin::option::SECURE_LOCK != 0 {
-        device::secure_lock(c, crate::admin::LockOp::Unlock, secret)?;
-    }
-    Ok(())
 }
 
 fn run_init(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, a: &InitArgs) -> Result<(), Error> {
@@ -812,6 +888,78 @@ fn run_lock(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &LockCmd) -> Resul
     }
 }
 
+fn run_pka(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &PkaCmd) -> Result<(), Error> {
+    let show = |st: &crate::pka::Status| {
+        if g.json {
+            println!("{:#}", st.json());
+            return;
+        }
+        println!(
+            "Public keys          : {} registered of {}, {} needed to log in",
+            st.puks.saturating_sub(st.remaining),
+            st.puks,
+            st.required
+        );
+        println!("Authenticated        : {} in this session", st.authenticated);
+        for (i, (chr, auth)) in st.keys.iter().enumerate() {
+            match chr {
+                Some(c) => println!(
+                    "PUK {i}                : {c}{}",
+                    if *auth { " (authenticated)" } else { "" }
+                ),
+                None => println!("PUK {i}                : (not registered)"),
+            }
+        }
+    };
+    match cmd {
+        PkaCmd::Request { key, chr, out } => {
+            crate::pka::check_chr(chr)?;
+            let key = crate::pka::load_key(key)?;
+            let req = crate::pka::request(&key, chr);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            let mut f = opts
+                .open(out)
+                .map_err(|e| Error::Input(format!("cannot create {}: {e}", out.display())))?;
+            std::io::Write::write_all(&mut f, &req)
+                .map_err(|e| Error::Input(format!("cannot write {}: {e}", out.display())))?;
+            println!("request for {chr} written to {} ({} bytes)", out.display(), req.len());
+            Ok(())
+        }
+        PkaCmd::Status => {
+            let then = after(g)?;
+            let mut conn = Connection::open(g.reader.as_deref())?;
+            let st = session_with(&mut conn, pin.as_ref(), &then, |c, _| crate::pka::status(c))?;
+            show(&st);
+            Ok(())
+        }
+        PkaCmd::Login => {
+            let then = after(g)?;
+            if then.pka.is_empty() {
+                return Err(Error::Input(
+                    "give the keys to log in with: --pka-key KEY.pem --pka-chr CHR".into(),
+                ));
+            }
+            let mut conn = Connection::open(g.reader.as_deref())?;
+            let st = session_with(&mut conn, pin.as_ref(), &then, |c, _| crate::pka::status(c))?;
+            show(&st);
+            Ok(())
+        }
+        PkaCmd::Register { file } => {
+            let data = std::fs::read(file).map_err(|e| Error::Input(format!("cannot read {}: {e}", file.display())))?;
+            let pin = need_pin(pin, "pka register")?;
+            let mut conn = Connection::open(g.reader.as_deref())?;
+            let st = session(&mut conn, Some(&pin), |c, _| {
+                crate::pka::register(c, &data)?;
+                crate::pka::status(c)
+            })?;
+            println!("public key registered");
+            show(&st);
+            Ok(())
+        }
+    }
+}
+
 fn run_keys(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &KeysCmd) -> Result<(), Error> {
     match cmd {
         KeysCmd::List => {
@@ -836,7 +984,7 @@ fn run_keys(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &KeysCmd) -> Resul
                 })
                 .transpose()?;
             let pin = need_pin(pin, "keys gen")?;
-            let lock = lock_secret(g)?;
+            let then = after(g)?;
             let mut conn = Connection::open(g.reader.as_deref())?;
             let request = keys::Gen {
                 spec,
@@ -846,9 +994,7 @@ fn run_keys(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &KeysCmd) -> Resul
                 force: *force,
                 as_json: g.json,
             };
-            session_with(&mut conn, Some(&pin), lock.as_deref(), |c, _| {
-                keys::generate(c, &request)
-            })
+            session_with(&mut conn, Some(&pin), &then, |c, _| keys::generate(c, &request))
         }
         KeysCmd::Delete { slot, yes } => {
             let pin = need_pin(pin, "keys delete")?;
@@ -869,11 +1015,9 @@ fn run_keys(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &KeysCmd) -> Resul
         KeysCmd::Sign { slot, input: file, out } => {
             let data = std::fs::read(file).map_err(|e| Error::Input(format!("cannot read {}: {e}", file.display())))?;
             let pin = need_pin(pin, "keys sign")?;
-            let lock = lock_secret(g)?;
+            let then = after(g)?;
             let mut conn = Connection::open(g.reader.as_deref())?;
-            let sig = session_with(&mut conn, Some(&pin), lock.as_deref(), |c, _| {
-                keys::sign(c, *slot, &data)
-            })?;
+            let sig = session_with(&mut conn, Some(&pin), &then, |c, _| keys::sign(c, *slot, &data))?;
             match out {
                 Some(o) => {
                     std::fs::write(o, &sig).map_err(|e| Error::Input(format!("cannot write {}: {e}", o.display())))

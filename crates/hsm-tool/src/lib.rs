@@ -18,6 +18,7 @@ pub mod hsm;
 pub mod input;
 pub mod manifest;
 pub mod pbe;
+pub mod pka;
 pub mod pkcs15;
 pub mod progress;
 pub mod shamir;

@@ -47,8 +47,9 @@ pub fn collect<T: Transport>(
     let (extras_options, secure_lock) = if logged_in {
         match admin::options_get(c) {
             Ok(o) => (Some(o), Some(o & option::SECURE_LOCK != 0)),
-            // A card without EXTRAS (a genuine SmartCard-HSM), or one whose button was not pressed.
-            Err(e) if matches!(e.sw(), Some(0x6D00 | 0x6A86 | 0x6600)) => (None, None),
+            // A card without EXTRAS (a genuine SmartCard-HSM), a button not pressed, or a device with
+            // public key authentication whose user the PIN alone does not authenticate (6982).
+            Err(e) if e.sw().is_some() => (None, None),
             Err(e) => return Err(e.into()),
         }
     } else {
