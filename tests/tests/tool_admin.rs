@@ -108,6 +108,9 @@ fn init_then_info_json_and_bad_input() {
         f["total"].as_u64().unwrap()
     );
     assert_eq!(v["secure_lock"], Value::Null, "unknown without the PIN");
+    let d = json(tool(&env, &["dkek", "status", "--json"]));
+    assert_eq!(d["key_domains"], v["key_domains"]);
+    refused(tool(&env, &["pka", "status"]), "not set up");
     // The PIN set by init is the one OpenSC logs in with.
     env.pkcs11_tool(&["--login", "--pin", "135790", "--list-objects"]).ok();
     let v = json(tool(&env, &["--pin", "135790", "info", "--json"]));

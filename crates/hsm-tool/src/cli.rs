@@ -73,8 +73,8 @@ struct Global {
     #[arg(long, global = true, value_name = "PATH")]
     pin_file: Option<PathBuf>,
 
-    /// Print what read commands (info, options get, rtc get, keys list, keys gen) report as JSON
-    /// (the fields are documented in docs/tool.md)
+    /// Print what read commands (info, options, rtc get, keys list, keys gen, pka status, pka login,
+    /// dkek status) report as JSON (the fields are documented in docs/tool.md)
     #[arg(long, global = true)]
     json: bool,
 
@@ -557,7 +557,22 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Cmd::Dkek(DkekCmd::Status { domain }) => {
             let mut conn = Connection::open(g.reader.as_deref())?;
-            session(&mut conn, pin.as_ref(), |c, _| dkek::status(c, *domain))
+            if !g.json {
+                return session(&mut conn, pin.as_ref(), |c, _| dkek::status(c, *domain));
+            }
+            let v = session(&mut conn, pin.as_ref(), |c, _| match domain {
+                Some(d) => match hsm::key_domain(c, *d)? {
+                    Some(dom) => Ok(serde_json::json!({"key_domains": [info::domain_json(usize::from(*d), &dom)]})),
+                    None => Err(Error::Input(format!("the card has no key domain {d}"))),
+                },
+                None => Ok(serde_json::json!({"key_domains": hsm::key_domains(c)?
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| info::domain_json(i, d))
+                    .collect::<Vec<_>>()})),
+            })?;
+            println!("{v:#}");
+            Ok(())
         }
         Cmd::Backup { dir, force } => {
             let pin = need_pin(pin, "backup")?;
