@@ -322,6 +322,49 @@ fn secure_lock_across_a_restart() {
 }
 
 #[test]
+fn every_curve_and_rsa_size_signs_verifiably() {
+    let Some(env) = Env::start() else { return };
+    env.initialize();
+    let data = env.write_file("data.txt", b"every curve\n");
+    let kinds = [
+        "ec:secp192r1",
+        "ec:secp224r1",
+        "ec:secp256r1",
+        "ec:secp384r1",
+        "ec:secp521r1",
+        "ec:secp256k1",
+        "ec:brainpoolP256r1",
+        "ec:brainpoolP384r1",
+        "ec:brainpoolP512r1",
+        "rsa:1024",
+        "rsa:3072",
+    ];
+    for (i, kind) in kinds.iter().enumerate() {
+        let slot = format!("{:02X}", i + 1);
+        let id = format!("{:02X}", 0x40 + i);
+        let v = json(tool_pin(
+            &env,
+            &["keys", "gen", kind, "--slot", &slot, "--id", &id, "--json"],
+        ));
+        eprintln!("{kind}: generated in {} s", v["seconds"]);
+        // The public key from the tool (the card's CV request), checked by openssl.
+        let pem = path_str(&env.dir().join(format!("pub-{slot}.pem")));
+        tool(&env, &["keys", "public", &slot, "--out", &pem]).ok();
+        let sig = path_str(&env.dir().join(format!("sig-{slot}.bin")));
+        let d = path_str(&data);
+        tool_pin(&env, &["keys", "sign", &slot, "--input", &d, "--out", &sig]).ok();
+        env.openssl(&["dgst", "-sha256", "-verify", &pem, "-signature", &sig, &d])
+            .ok()
+            .expect("Verified OK");
+        // Where OpenSC knows the curve (not P-224), its export is the same key.
+        if *kind != "ec:secp224r1" {
+            let theirs = std::fs::read_to_string(env.public_key_pem(&id)).unwrap();
+            assert_eq!(std::fs::read_to_string(&pem).unwrap(), theirs, "{kind}");
+        }
+    }
+}
+
+#[test]
 fn clock_and_reboot() {
     let Some(env) = Env::start() else { return };
     let v = json(tool(&env, &["rtc", "get", "--json"]));

@@ -344,6 +344,7 @@ pub enum Curve {
     Bp384,
     Bp512,
     P192,
+    P224,
 }
 
 impl Curve {
@@ -360,7 +361,29 @@ impl Curve {
         ("brainpoolp384r1", Curve::Bp384),
         ("brainpoolp512r1", Curve::Bp512),
         ("secp192r1", Curve::P192),
+        ("secp224r1", Curve::P224),
     ];
+
+    /// The curve whose field prime is `p` (a CV public key template's tag 81).
+    pub fn from_prime(p: &[u8]) -> Option<Curve> {
+        let hexp = hex::encode_upper(p);
+        Curve::NAMES.iter().map(|(_, c)| *c).find(|c| c.prime() == hexp)
+    }
+
+    /// The curve's object identifier (DER content): RFC 5480, SEC 2, RFC 5639.
+    pub fn oid(self) -> &'static [u8] {
+        match self {
+            Curve::P192 => &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x01],
+            Curve::P224 => &[0x2B, 0x81, 0x04, 0x00, 0x21],
+            Curve::P256 => &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07],
+            Curve::P384 => &[0x2B, 0x81, 0x04, 0x00, 0x22],
+            Curve::P521 => &[0x2B, 0x81, 0x04, 0x00, 0x23],
+            Curve::K256 => &[0x2B, 0x81, 0x04, 0x00, 0x0A],
+            Curve::Bp256 => &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07],
+            Curve::Bp384 => &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0B],
+            Curve::Bp512 => &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0D],
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -372,6 +395,7 @@ impl Curve {
             Curve::Bp384 => "brainpoolP384r1",
             Curve::Bp512 => "brainpoolP512r1",
             Curve::P192 => "secp192r1",
+            Curve::P224 => "secp224r1",
         }
     }
 
@@ -383,7 +407,7 @@ impl Curve {
                 "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFF0000000000000000FFFFFFFF"
             }
             Curve::P521 => {
-                "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
+                "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
             }
             Curve::K256 => "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F",
             Curve::Bp256 => "A9FB57DBA1EEA9BC3E660A909D838D726E3BF623D52620282013481D1F6E5377",
@@ -394,6 +418,7 @@ impl Curve {
                 "AADD9DB8DBE9C48B3FD4E6AE33C9FC07CB308DB3B3C9D20ED6639CCA703308717D4D9B009BC66842AECDA12AE6A380E62881FF2F2D82C68528AA6056583A48F3"
             }
             Curve::P192 => "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFFFFFFFFFF",
+            Curve::P224 => "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF000000000000000000000001",
         }
     }
 }
@@ -497,6 +522,114 @@ fn der_uint(n: u16) -> Vec<u8> {
     }
 }
 
+/// The value of the first `tag` object in `data`.
+fn find(data: &[u8], tag: u16) -> Option<&[u8]> {
+    hsm_apdu::tlv::find(data, tag).ok().flatten()
+}
+
+/// A DER TLV with a one-byte tag.
+fn der(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    put(&mut v, u16::from(tag), value);
+    v
+}
+
+/// A DER INTEGER of the unsigned big-endian `n`.
+fn der_int(n: &[u8]) -> Vec<u8> {
+    let n = match n.iter().position(|b| *b != 0) {
+        Some(i) => &n[i..],
+        None => &[0u8][..],
+    };
+    let mut v = Vec::with_capacity(n.len() + 1);
+    if n.first().is_some_and(|b| b & 0x80 != 0) {
+        v.push(0);
+    }
+    v.extend_from_slice(n);
+    der(0x02, &v)
+}
+
+/// The SubjectPublicKeyInfo (RFC 5280, RFC 5480, RFC 3279) of the key in a CV request or certificate
+/// (`67 { 7F21 … }` or `7F21 …`, as the card stores it in `CExx` after GENERATE), or of an X.509
+/// certificate OpenSC put there instead.
+pub fn spki_of_certificate(cert: &[u8]) -> Result<Vec<u8>, Error> {
+    let bad = |what: &str| Error::Protocol(format!("the key's certificate: {what}"));
+    if cert.first() == Some(&0x30) {
+        // X.509: Certificate { TBSCertificate { [0] version?, serial, signature, issuer, validity,
+        // subject, subjectPublicKeyInfo, … }, … }.
+        let (c, _) = crate::der::split(cert).ok_or_else(|| bad("not DER"))?;
+        let tbs = crate::der::children(c.value)
+            .and_then(|k| k.into_iter().next())
+            .ok_or_else(|| bad("no TBSCertificate"))?;
+        let fields = crate::der::children(tbs.value).ok_or_else(|| bad("bad TBSCertificate"))?;
+        let skip = usize::from(fields.first().is_some_and(|f| f.tag == 0xA0));
+        let spki = fields.get(skip + 5).ok_or_else(|| bad("no subjectPublicKeyInfo"))?;
+        return Ok(der(0x30, spki.value));
+    }
+    let mut cur = cert;
+    if let Ok(Some(inner)) = hsm_apdu::tlv::find(cur, 0x67) {
+        cur = inner;
+    }
+    let body = find(cur, 0x7F21)
+        .and_then(|c| find(c, 0x7F4E))
+        .ok_or_else(|| bad("not a CV request or certificate"))?;
+    let key = find(body, 0x7F49).ok_or_else(|| bad("no public key (7F49)"))?;
+    let oid = find(key, 0x06).unwrap_or_default();
+    if oid.get(..9) == Some(&OID_TA_RSA_V15_SHA256[..9]) {
+        let (n, e) = find(key, 0x81)
+            .zip(find(key, 0x82))
+            .ok_or_else(|| bad("RSA key without modulus or exponent"))?;
+        let mut rsa = der_int(n);
+        rsa.extend_from_slice(&der_int(e));
+        let rsa = der(0x30, &rsa);
+        let mut bits = vec![0];
+        bits.extend_from_slice(&rsa);
+        // rsaEncryption, NULL.
+        let mut alg = der(0x06, &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01]);
+        alg.extend_from_slice(&[0x05, 0x00]);
+        let mut spki = der(0x30, &alg);
+        spki.extend_from_slice(&der(0x03, &bits));
+        return Ok(der(0x30, &spki));
+    }
+    let point = find(key, 0x86).ok_or_else(|| bad("EC key without its point (86)"))?;
+    let curve = find(key, 0x81)
+        .and_then(Curve::from_prime)
+        .ok_or_else(|| bad("EC key on a curve the tool does not know (no or unknown prime 81)"))?;
+    // id-ecPublicKey, the named curve.
+    let mut alg = der(0x06, &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01]);
+    alg.extend_from_slice(&der(0x06, curve.oid()));
+    let mut bits = vec![0];
+    bits.extend_from_slice(point);
+    let mut spki = der(0x30, &alg);
+    spki.extend_from_slice(&der(0x03, &bits));
+    Ok(der(0x30, &spki))
+}
+
+/// PEM of DER `data` with `label` (RFC 7468).
+pub fn pem(label: &str, data: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, b)| a | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
 /// The key ID of a PRKD (the OCTET STRING of its CommonKeyAttributes).
 pub fn prkd_key_id(desc: &[u8]) -> Option<Vec<u8>> {
     let (obj, _) = crate::der::split(desc)?;
@@ -571,6 +704,40 @@ mod tests {
             hex::encode_upper(&*p.encode()),
             "80020001810636343832313982083537363231383830910103920102930203 02".replace(' ', "")
         );
+    }
+
+    #[test]
+    fn pem_base64() {
+        // RFC 4648 §10 test vectors.
+        for (input, b64) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            let p = pem("X", input.as_bytes());
+            let body: String = p.lines().filter(|l| !l.starts_with("-----")).collect();
+            assert_eq!(body, b64);
+        }
+    }
+
+    #[test]
+    fn curve_primes_are_the_cards() {
+        use hsm_crypto::asym::Curve as C;
+        for (tool, card) in [
+            (Curve::P192, C::Secp192r1),
+            (Curve::P224, C::Secp224r1),
+            (Curve::P256, C::Secp256r1),
+            (Curve::P384, C::Secp384r1),
+            (Curve::P521, C::Secp521r1),
+            (Curve::K256, C::Secp256k1),
+            (Curve::Bp256, C::BrainpoolP256r1),
+            (Curve::Bp384, C::BrainpoolP384r1),
+            (Curve::Bp512, C::BrainpoolP512r1),
+        ] {
+            assert_eq!(hex::encode_upper(card.params().p), tool.prime(), "{}", tool.name());
+        }
     }
 
     #[test]

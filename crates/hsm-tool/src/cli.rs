@@ -128,7 +128,7 @@ enum Cmd {
     Rtc(RtcCmd),
     /// Restart the device (rescue applet 1F 00; no PIN)
     Reboot,
-    /// Keys: list with their labels, generate, delete, sign
+    /// Keys: list with their labels, generate, delete, sign, public key
     #[command(subcommand)]
     Keys(KeysCmd),
     /// Public key authentication: registered keys, registering one, logging in (PUK AUTH 80 54)
@@ -269,8 +269,8 @@ enum KeysCmd {
         /// ec:<curve> (secp256r1, secp384r1, secp521r1, secp256k1, brainpoolP256r1/384r1/512r1,
         /// secp192r1) or rsa:<bits> (1024-4096)
         kind: String,
-        /// Key slot (1-255) [default: the first free one]
-        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=255))]
+        /// Key slot in hex (01-FF) [default: the first free one]
+        #[arg(long, value_parser = parse_slot)]
         slot: Option<u8>,
         /// Label (PKCS#11 CKA_LABEL)
         #[arg(long)]
@@ -290,6 +290,16 @@ enum KeysCmd {
         /// Do not ask for confirmation
         #[arg(long)]
         yes: bool,
+    },
+    /// Print a key's public key (PEM SubjectPublicKeyInfo, as `openssl pkey -pubin` reads it), from
+    /// the certificate or CV request the card keeps with it
+    Public {
+        /// Key slot (hex, as `keys list` shows it)
+        #[arg(value_parser = parse_slot)]
+        slot: u8,
+        /// Write it to this file instead
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
     },
     /// Sign SHA-256 of a file with a key (ECDSA: DER; RSA: PKCS#1 v1.5), as `openssl dgst -sha256
     /// -verify` checks it (needs the PIN)
@@ -1026,6 +1036,19 @@ fn run_keys(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &KeysCmd) -> Resul
                 }
             }
             session(&mut conn, Some(&pin), |c, _| keys::delete(c, *slot))
+        }
+        KeysCmd::Public { slot, out } => {
+            let mut conn = Connection::open(g.reader.as_deref())?;
+            let pem = session(&mut conn, pin.as_ref(), |c, _| keys::public(c, *slot))?;
+            match out {
+                Some(o) => {
+                    std::fs::write(o, pem).map_err(|e| Error::Input(format!("cannot write {}: {e}", o.display())))
+                }
+                None => {
+                    print!("{pem}");
+                    Ok(())
+                }
+            }
         }
         KeysCmd::Sign { slot, input: file, out } => {
             let data = std::fs::read(file).map_err(|e| Error::Input(format!("cannot read {}: {e}", file.display())))?;

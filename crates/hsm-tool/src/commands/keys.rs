@@ -155,6 +155,7 @@ pub fn generate<T: Transport>(c: &mut Client<T>, g: &Gen<'_>) -> Result<(), Erro
     let (rsa, bits) = match g.spec {
         KeySpec::Rsa(b) => (true, b),
         KeySpec::Ec(Curve::P192) => (false, 192),
+        KeySpec::Ec(Curve::P224) => (false, 224),
         KeySpec::Ec(Curve::P256 | Curve::K256 | Curve::Bp256) => (false, 256),
         KeySpec::Ec(Curve::P384 | Curve::Bp384) => (false, 384),
         KeySpec::Ec(Curve::P521) => (false, 521),
@@ -227,6 +228,19 @@ pub fn delete<T: Transport>(c: &mut Client<T>, slot: u8) -> Result<(), Error> {
     Ok(())
 }
 
+/// `keys public`: the key's public key as a PEM SubjectPublicKeyInfo, from its certificate `CExx`
+/// (the card's CV request after GENERATE).
+pub fn public<T: Transport>(c: &mut Client<T>, slot: u8) -> Result<String, Error> {
+    find(c, slot)?;
+    let cert = hsm::read_file_opt(c, fid(prefix::EE_CERT, slot))?.ok_or_else(|| {
+        Error::Input(format!(
+            "key {slot:02X} has no certificate (CE{slot:02X}) to read its public key from"
+        ))
+    })?;
+    let spki = admin::spki_of_certificate(&cert)?;
+    Ok(admin::pem("PUBLIC KEY", &spki))
+}
+
 /// `keys sign`: SHA-256 of `data` signed on the card (ECDSA: algorithm 73, DER signature; RSA:
 /// PKCS#1 v1.5, algorithm 33), as `openssl dgst -sha256 -verify` checks it.
 pub fn sign<T: Transport>(c: &mut Client<T>, slot: u8, data: &[u8]) -> Result<Vec<u8>, Error> {
@@ -254,7 +268,7 @@ mod tests {
         assert_eq!(parse_spec("ec:brainpoolP384r1").unwrap(), KeySpec::Ec(Curve::Bp384));
         assert_eq!(parse_spec("rsa:2048").unwrap(), KeySpec::Rsa(2048));
         for bad in [
-            "ec:secp224r1",
+            "ec:secp224k1",
             "ec:",
             "rsa:512",
             "rsa:2049",
