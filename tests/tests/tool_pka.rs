@@ -121,6 +121,16 @@ fn register_and_log_in_one_of_two() {
         .ok()
         .expect("Verified OK");
 
+    // EXTRAS and deletes need the authenticated user too.
+    refused(tool_pin(&env, &["options", "get"]), "6982");
+    let mut args = login.to_vec();
+    args.extend_from_slice(&["options", "get", "--json"]);
+    assert_eq!(json(tool_pin(&env, &args))["value"], 0x0001);
+    refused(tool_pin(&env, &["keys", "delete", "01", "--yes"]), "6982");
+    let mut args = login.to_vec();
+    args.extend_from_slice(&["keys", "delete", "01", "--yes"]);
+    tool_pin(&env, &args).ok().expect("key 01 deleted");
+
     // The second key, then no free slot.
     tool_pin(&env, &["pka", "register", &r2]).ok();
     refused(tool_pin(&env, &["pka", "register", &r2]), "every PUK slot");

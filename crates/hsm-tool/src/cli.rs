@@ -518,8 +518,9 @@ fn run(cli: Cli) -> Result<(), Error> {
         Cmd::Init(a) => run_init(g, pin, a),
         Cmd::Options(cmd) => {
             let pin = need_pin(pin, "options")?;
+            let then = after(g)?;
             let mut conn = Connection::open(g.reader.as_deref())?;
-            session(&mut conn, Some(&pin), |c, _| match cmd {
+            session_with(&mut conn, Some(&pin), &then, |c, _| match cmd {
                 OptionsCmd::Get => device::options_get(c, g.json),
                 OptionsCmd::Set {
                     press_to_confirm,
@@ -824,6 +825,11 @@ fn run_init(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, a: &InitArgs) -> Result
 
 fn run_lock(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &LockCmd) -> Result<(), Error> {
     let pin = need_pin(pin, "secure-lock")?;
+    // The PKA login where one is needed; never the --lock-secret: these commands send their own.
+    let then = After {
+        pka: after(g)?.pka,
+        lock: None,
+    };
     let mut conn = Connection::open(g.reader.as_deref())?;
     match cmd {
         LockCmd::Enable { secret_file, yes } => {
@@ -834,7 +840,7 @@ fn run_lock(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &LockCmd) -> Resul
                 )));
             }
             // Check the PIN and the lock state before a secret file is made.
-            let on = session(&mut conn, Some(&pin), |c, _| {
+            let on = session_with(&mut conn, Some(&pin), &then, |c, _| {
                 crate::admin::options_get(c).map_err(Error::from)
             })? & crate::admin::option::SECURE_LOCK
                 != 0;
@@ -857,7 +863,7 @@ fn run_lock(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &LockCmd) -> Resul
                 return Err(Error::Input("secure lock not enabled: not confirmed".into()));
             }
             let secret = device::create_secret_file(secret_file)?;
-            let r = session(&mut conn, Some(&pin), |c, _| {
+            let r = session_with(&mut conn, Some(&pin), &then, |c, _| {
                 device::secure_lock(c, crate::admin::LockOp::Enable, &secret)
             });
             if let Err(e) = r {
@@ -878,7 +884,7 @@ fn run_lock(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &LockCmd) -> Resul
         }
         LockCmd::Unlock { secret_file } => {
             let secret = device::read_secret_file(secret_file)?;
-            let on = session(&mut conn, Some(&pin), |c, _| {
+            let on = session_with(&mut conn, Some(&pin), &then, |c, _| {
                 let on = crate::admin::options_get(c)? & crate::admin::option::SECURE_LOCK != 0;
                 device::secure_lock(c, crate::admin::LockOp::Unlock, &secret)?;
                 Ok(on)
@@ -895,7 +901,7 @@ fn run_lock(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &LockCmd) -> Resul
         }
         LockCmd::Disable { secret_file } => {
             let secret = device::read_secret_file(secret_file)?;
-            let on = session(&mut conn, Some(&pin), |c, _| {
+            let on = session_with(&mut conn, Some(&pin), &then, |c, _| {
                 let on = crate::admin::options_get(c)? & crate::admin::option::SECURE_LOCK != 0;
                 device::secure_lock(c, crate::admin::LockOp::Disable, &secret)?;
                 Ok(on)
@@ -988,8 +994,9 @@ fn run_pka(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &PkaCmd) -> Result<
 fn run_keys(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &KeysCmd) -> Result<(), Error> {
     match cmd {
         KeysCmd::List => {
+            let then = after(g)?;
             let mut conn = Connection::open(g.reader.as_deref())?;
-            session(&mut conn, pin.as_ref(), |c, _| keys::list(c, g.json))
+            session_with(&mut conn, pin.as_ref(), &then, |c, _| keys::list(c, g.json))
         }
         KeysCmd::Gen {
             kind,
@@ -1023,8 +1030,9 @@ fn run_keys(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &KeysCmd) -> Resul
         }
         KeysCmd::Delete { slot, yes } => {
             let pin = need_pin(pin, "keys delete")?;
+            let then = after(g)?;
             let mut conn = Connection::open(g.reader.as_deref())?;
-            let key = session(&mut conn, Some(&pin), |c, _| keys::find(c, *slot))?;
+            let key = session_with(&mut conn, Some(&pin), &then, |c, _| keys::find(c, *slot))?;
             if !yes {
                 let q = format!(
                     "Delete key {:02X}{} for good?",
@@ -1035,11 +1043,12 @@ fn run_keys(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &KeysCmd) -> Resul
                     return Err(Error::Input("nothing deleted: not confirmed".into()));
                 }
             }
-            session(&mut conn, Some(&pin), |c, _| keys::delete(c, *slot))
+            session_with(&mut conn, Some(&pin), &then, |c, _| keys::delete(c, *slot))
         }
         KeysCmd::Public { slot, out } => {
+            let then = after(g)?;
             let mut conn = Connection::open(g.reader.as_deref())?;
-            let pem = session(&mut conn, pin.as_ref(), |c, _| keys::public(c, *slot))?;
+            let pem = session_with(&mut conn, pin.as_ref(), &then, |c, _| keys::public(c, *slot))?;
             match out {
                 Some(o) => {
                     std::fs::write(o, pem).map_err(|e| Error::Input(format!("cannot write {}: {e}", o.display())))
