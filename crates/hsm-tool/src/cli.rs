@@ -1137,4 +1137,57 @@ mod tests {
             "--pin and --pin-file conflict"
         );
     }
+
+    #[test]
+    fn admin_command_lines() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["pico-hsm-tool"][..], args].concat());
+        let cli = parse(&["keys", "gen", "ec:secp256r1", "--slot", "0A", "--json"]).unwrap();
+        assert!(cli.global.json);
+        let Cmd::Keys(KeysCmd::Gen { slot, .. }) = cli.command else {
+            panic!()
+        };
+        assert_eq!(slot, Some(0x0A), "slots are hex");
+        assert!(
+            parse(&["keys", "gen", "ec:secp256r1", "--force"]).is_err(),
+            "--force needs --slot"
+        );
+        assert!(parse(&["keys", "delete", "1G"]).is_err());
+        let cli = parse(&[
+            "options",
+            "set",
+            "--press-to-confirm",
+            "off",
+            "--key-counter-all",
+            "yes",
+        ])
+        .unwrap();
+        let Cmd::Options(OptionsCmd::Set {
+            press_to_confirm,
+            key_counter_all,
+        }) = cli.command
+        else {
+            panic!()
+        };
+        assert_eq!((press_to_confirm, key_counter_all), (Some(false), Some(true)));
+        assert!(parse(&["secure-lock", "enable"]).is_err(), "--secret-file is required");
+        assert!(parse(&["init", "--retries", "16"]).is_err());
+        assert!(parse(&["init", "--so-pin", "1", "--so-pin-file", "f"]).is_err());
+        let cli = parse(&[
+            "--pka-key",
+            "a.pem",
+            "--pka-chr",
+            "A",
+            "--pka-key",
+            "b.pem",
+            "pka",
+            "login",
+        ])
+        .unwrap();
+        let err = after(&cli.global).err().unwrap().to_string();
+        assert!(err.contains("one CHR per key"), "{err}");
+        assert!(matches!(
+            parse(&["rtc", "set"]).unwrap().command,
+            Cmd::Rtc(RtcCmd::Set { time: None })
+        ));
+    }
 }
