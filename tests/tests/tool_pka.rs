@@ -191,3 +191,119 @@ fn two_of_two_sign_the_same_challenge() {
     args.extend_from_slice(&["keys", "gen", "ec:secp256r1"]);
     tool_pin(&env, &args).ok().expect("key 01 generated");
 }
+
+#[test]
+fn a_key_on_another_device() {
+    let Some(env) = Env::with_cards(2) else { return };
+    let (a, b) = (Env::reader_name(0), Env::reader_name(1));
+    // Card 0 requires one public key; card 1 holds it.
+    let pin = path_str(&env.write_file("pin.txt", format!("{USER_PIN}\n").as_bytes()));
+    tool(
+        &env,
+        &[
+            "--reader",
+            &a,
+            "--pin-file",
+            &pin,
+            "init",
+            "--so-pin",
+            SO_PIN,
+            "--pka",
+            "1-of-1",
+            "--yes",
+        ],
+    )
+    .ok();
+    env.initialize_reader(1, &[]);
+    tool(
+        &env,
+        &[
+            "--reader",
+            &b,
+            "--pin-file",
+            &pin,
+            "keys",
+            "gen",
+            "ec:secp256r1",
+            "--chr",
+            "ESCARDPUK0001",
+        ],
+    )
+    .ok();
+    let export = path_str(&env.dir().join("card1-key01.puk"));
+    tool(&env, &["--reader", &b, "pka", "export", "01", "--out", &export]).ok();
+    refused(
+        tool(&env, &["--reader", &b, "pka", "export", "01", "--out", &export]),
+        "cannot create",
+    );
+
+    // Card 0 checks the request with card 1's device certificate carried in the file: one bit of
+    // the outer signature (card 1's) flipped, refused.
+    let mut forged = std::fs::read(&export).unwrap();
+    let body = hsm_apdu::tlv::find(&forged, 0x30).unwrap().unwrap();
+    let content = hsm_apdu::tlv::find(body, 0x67).unwrap().unwrap();
+    let end = content.as_ptr() as usize - forged.as_ptr() as usize + content.len();
+    forged[end - 10] ^= 1;
+    let forged = path_str(&env.write_file("forged.puk", &forged));
+    refused(
+        tool(&env, &["--reader", &a, "--pin-file", &pin, "pka", "register", &forged]),
+        "does not verify",
+    );
+    tool(&env, &["--reader", &a, "--pin-file", &pin, "pka", "register", &export])
+        .ok()
+        .expect("ESCARDPUK0001");
+    let card = "01@".to_string() + &b;
+    let login = [
+        "--reader",
+        a.as_str(),
+        "--pka-card",
+        card.as_str(),
+        "--pka-card-pin-file",
+        pin.as_str(),
+    ];
+    let mut args = login.to_vec();
+    args.extend_from_slice(&["pka", "login", "--json"]);
+    let st = json(tool(&env, &args));
+    assert_eq!(st["authenticated"], 1, "{st:#}");
+    assert_eq!(st["keys"][0]["chr"], "ESCARDPUK0001");
+    // The login opens key generation on card 0.
+    refused(
+        tool(
+            &env,
+            &["--reader", &a, "--pin-file", &pin, "keys", "gen", "ec:secp256r1"],
+        ),
+        "6982",
+    );
+    let mut args = login.to_vec();
+    args.extend_from_slice(&["--pin-file", &pin, "keys", "gen", "ec:secp256r1"]);
+    tool(&env, &args).ok().expect("key 01 generated");
+    // Another key of card 1 is not the registered one.
+    tool(
+        &env,
+        &[
+            "--reader",
+            &b,
+            "--pin-file",
+            &pin,
+            "keys",
+            "gen",
+            "ec:secp256r1",
+            "--chr",
+            "ESCARDPUK0001",
+        ],
+    )
+    .ok();
+    let mut args = [
+        "--reader",
+        a.as_str(),
+        "--pka-card",
+        "02@",
+        "--pka-card-pin-file",
+        pin.as_str(),
+    ]
+    .to_vec();
+    let other = "02@".to_string() + &b;
+    args[3] = &other;
+    args.extend_from_slice(&["pka", "login"]);
+    refused(tool(&env, &args), "does not verify");
+}

@@ -429,7 +429,7 @@ const OID_TA_RSA_V15_SHA256: [u8; 10] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x0
 
 /// The GENERATE ASYMMETRIC KEY PAIR data for `spec` (reference §3.12, §15: pypicohsm's request body;
 /// an EC template carries the prime, by which the card identifies the curve).
-pub fn keygen_data(spec: KeySpec) -> Result<Vec<u8>, Error> {
+pub fn keygen_data(spec: KeySpec, chr: &str) -> Result<Vec<u8>, Error> {
     let mut t = Vec::new();
     match spec {
         KeySpec::Rsa(bits) => {
@@ -447,13 +447,14 @@ pub fn keygen_data(spec: KeySpec) -> Result<Vec<u8>, Error> {
     put(&mut d, 0x5F29, &[0]);
     put(&mut d, 0x42, b"UTCA00001");
     put(&mut d, 0x7F49, &t);
-    put(&mut d, 0x5F20, b"UTCDUMMY00001");
+    put(&mut d, 0x5F20, chr.as_bytes());
     Ok(d)
 }
 
-/// GENERATE ASYMMETRIC KEY PAIR (`00 46 <id> 00`): the card's CV request (`67…`).
-pub fn generate<T: Transport>(c: &mut Client<T>, id: u8, spec: KeySpec) -> Result<Vec<u8>, Error> {
-    let data = keygen_data(spec)?;
+/// GENERATE ASYMMETRIC KEY PAIR (`00 46 <id> 00`) with holder reference `chr`: the card's CV
+/// request (`67…`).
+pub fn generate<T: Transport>(c: &mut Client<T>, id: u8, spec: KeySpec, chr: &str) -> Result<Vec<u8>, Error> {
+    let data = keygen_data(spec, chr)?;
     c.call(
         "GENERATE ASYMMETRIC KEY PAIR",
         &Command::new(0x00, 0x46, id, 0x00).data(&data).ne(65536),

@@ -91,6 +91,15 @@ struct Global {
     /// The CHR under which the --pka-key of the same position is registered (see `pka status`)
     #[arg(long, global = true, value_name = "CHR")]
     pka_chr: Vec<String>,
+
+    /// Public key authentication with a key on another SmartCard-HSM (registered from `pka export`):
+    /// key slot (hex) @ that card's reader; its CHR comes from the card
+    #[arg(long, global = true, value_name = "SLOT@READER", requires = "pka_card_pin_file")]
+    pka_card: Vec<String>,
+
+    /// File whose first line is the user PIN of the --pka-card cards
+    #[arg(long, global = true, value_name = "PATH")]
+    pka_card_pin_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -281,6 +290,10 @@ enum KeysCmd {
         /// Replace the key in --slot
         #[arg(long, requires = "slot")]
         force: bool,
+        /// Holder reference (CHR) of the key's CV request [default: UTCDUMMY00001, as pypicohsm];
+        /// give a unique one to use the key for public key authentication (`pka export`)
+        #[arg(long)]
+        chr: Option<String>,
     },
     /// Delete a key with its description and certificate (needs the PIN)
     Delete {
@@ -341,7 +354,18 @@ enum PkaCmd {
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
     },
-    /// Log in with --pka-key/--pka-chr and show the result (the session ends with the command: give
+    /// Write the registration file of a key of this card (sc-hsm-tool's --export-for-pub-key-auth
+    /// format: the key's authenticated CV request and the device certificate), for another device's
+    /// `pka register` (no PIN)
+    Export {
+        /// Key slot (hex); generate it with `keys gen ec:secp256r1 --chr CHR`
+        #[arg(value_parser = parse_slot)]
+        slot: u8,
+        /// Where to write it (not over an existing file)
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+    /// Log in with --pka-key/--pka-chr (or --pka-card) and show the result (the session ends with the command: give
     /// the same options to the commands that need the login)
     Login,
 }
@@ -729,7 +753,7 @@ fn session_with<R>(
 /// authenticated, which with PKA on only the login gives).
 #[derive(Default)]
 struct After {
-    pka: Vec<(p256::ecdsa::SigningKey, String)>,
+    pka: Vec<(crate::pka::Signer, String)>,
     lock: Option<Zeroizing<[u8; device::SECRET_LEN]>>,
 }
 
@@ -762,7 +786,37 @@ fn after(g: &Global) -> Result<After, Error> {
     let mut pka = Vec::new();
     for (k, chr) in g.pka_key.iter().zip(&g.pka_chr) {
         crate::pka::check_chr(chr)?;
-        pka.push((crate::pka::load_key(k)?, chr.clone()));
+        pka.push((crate::pka::Signer::Pem(crate::pka::load_key(k)?), chr.clone()));
+    }
+    if !g.pka_card.is_empty() {
+        let pin = match &g.pka_card_pin_file {
+            Some(f) => Zeroizing::new(input::first_line(f, "the PIN")?.as_bytes().to_vec()),
+            None => {
+                return Err(Error::Input(
+                    "--pka-card needs --pka-card-pin-file (the user PIN of that card)".into(),
+                ));
+            }
+        };
+        for spec in &g.pka_card {
+            let (slot, reader) = spec
+                .split_once('@')
+                .and_then(|(s, r)| Some((u8::from_str_radix(s, 16).ok()?, r.to_string())))
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "--pka-card {spec:?}: give SLOT@READER, e.g. 01@\"Virtual PCD 00 01\""
+                    ))
+                })?;
+            let mut conn = Connection::open(Some(&reader))?;
+            let chr = session(&mut conn, None, |c, _| crate::pka::card_key_chr(c, slot))?;
+            pka.push((
+                crate::pka::Signer::Card {
+                    reader,
+                    slot,
+                    pin: pin.clone(),
+                },
+                chr,
+            ));
+        }
     }
     Ok(After {
         pka,
@@ -957,6 +1011,19 @@ fn run_pka(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &PkaCmd) -> Result<
             println!("request for {chr} written to {} ({} bytes)", out.display(), req.len());
             Ok(())
         }
+        PkaCmd::Export { slot, out } => {
+            let mut conn = Connection::open(g.reader.as_deref())?;
+            let data = session(&mut conn, pin.as_ref(), |c, _| crate::pka::export(c, *slot))?;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            let mut f = opts
+                .open(out)
+                .map_err(|e| Error::Input(format!("cannot create {}: {e}", out.display())))?;
+            std::io::Write::write_all(&mut f, &data)
+                .map_err(|e| Error::Input(format!("cannot write {}: {e}", out.display())))?;
+            println!("key {slot:02X} exported to {} ({} bytes)", out.display(), data.len());
+            Ok(())
+        }
         PkaCmd::Status => {
             let then = after(g)?;
             let mut conn = Connection::open(g.reader.as_deref())?;
@@ -1004,8 +1071,12 @@ fn run_keys(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &KeysCmd) -> Resul
             label,
             id,
             force,
+            chr,
         } => {
             let spec = keys::parse_spec(kind)?;
+            if let Some(c) = chr {
+                crate::pka::check_chr(c)?;
+            }
             let key_id = id
                 .as_deref()
                 .map(|h| {
@@ -1024,6 +1095,7 @@ fn run_keys(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &KeysCmd) -> Resul
                 label: label.as_deref(),
                 key_id,
                 force: *force,
+                chr: chr.as_deref(),
                 as_json: g.json,
             };
             session_with(&mut conn, Some(&pin), &then, |c, _| keys::generate(c, &request))

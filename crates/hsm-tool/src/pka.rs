@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use p256::ecdsa::SigningKey;
-use p256::ecdsa::signature::Signer;
+use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::DecodePrivateKey;
 use serde_json::{Value, json};
 
@@ -199,9 +199,91 @@ pub fn register<T: Transport>(c: &mut Client<T>, data: &[u8]) -> Result<(), Erro
     })
 }
 
+/// Who signs a PKA login: a P-256 key from a PEM file, or a P-256 key on another SmartCard-HSM.
+pub enum Signer {
+    Pem(SigningKey),
+    /// Key `slot` of the card in `reader`, used with its user `pin`.
+    Card {
+        reader: String,
+        slot: u8,
+        pin: zeroize::Zeroizing<Vec<u8>>,
+    },
+}
+
+/// Raw `r ‖ s` (each `n` bytes) of a DER ECDSA-Sig-Value.
+pub fn der_to_raw(der: &[u8], n: usize) -> Result<Vec<u8>, Error> {
+    let bad = || Error::Input("the card's ECDSA signature is not DER".into());
+    let (seq, rest) = crate::der::split(der).ok_or_else(bad)?;
+    let ints = crate::der::children(seq.value).ok_or_else(bad)?;
+    if seq.tag != 0x30 || !rest.is_empty() || ints.len() != 2 {
+        return Err(bad());
+    }
+    let mut out = Vec::with_capacity(2 * n);
+    for i in &ints {
+        let v = i.value;
+        let v = &v[v.iter().position(|b| *b != 0).unwrap_or(v.len())..];
+        if i.tag != 0x02 || v.len() > n {
+            return Err(bad());
+        }
+        out.resize(out.len() + n - v.len(), 0);
+        out.extend_from_slice(v);
+    }
+    Ok(out)
+}
+
+impl Signer {
+    /// The ECDSA-SHA-256 signature of `msg`, raw r‖s.
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
+        match self {
+            Signer::Pem(key) => {
+                let sig: p256::ecdsa::Signature = key.sign(msg);
+                Ok(sig.to_bytes().to_vec())
+            }
+            Signer::Card { reader, slot, pin } => {
+                use sha2::Digest as _;
+                let hash = sha2::Sha256::digest(msg);
+                let mut conn = crate::card::reader::Connection::open(Some(reader))?;
+                let der = conn.with_transaction(|t| {
+                    let mut c = Client::new(t);
+                    crate::cli::open(&mut c, Some(pin))?;
+                    // ECDSA over the hash as given (algorithm 70).
+                    crate::admin::sign(&mut c, *slot, 0x70, &hash).map_err(Error::from)
+                })?;
+                der_to_raw(&der, 32)
+            }
+        }
+    }
+}
+
+/// The CHR of the request a card keeps for key `slot` (`CExx`: `67 { 7F21 { 7F4E { … 5F20 } } }`),
+/// the one it is registered under after `pka export`.
+pub fn card_key_chr<T: Transport>(c: &mut Client<T>, slot: u8) -> Result<String, Error> {
+    let cert = crate::hsm::read_file_opt(c, crate::hsm::fid(crate::hsm::prefix::EE_CERT, slot))?
+        .ok_or_else(|| Error::Input(format!("key {slot:02X} has no CV request (CE{slot:02X})")))?;
+    let find = |d: &[u8], t: u16| hsm_apdu::tlv::find(d, t).ok().flatten().map(<[u8]>::to_vec);
+    find(&cert, 0x67)
+        .and_then(|r| find(&r, 0x7F21))
+        .and_then(|i| find(&i, 0x7F4E))
+        .and_then(|b| find(&b, 0x5F20))
+        .map(|chr| String::from_utf8_lossy(&chr).into_owned())
+        .ok_or_else(|| Error::Input(format!("CE{slot:02X} is not a CV request (67): it cannot be a PUK")))
+}
+
+/// `pka export`: sc-hsm-tool's `--export-for-pub-key-auth` file for key `slot` of this card,
+/// `30 { CExx (the authenticated request 67…) ‖ C_DevAut (the device certificate chain) }`, which
+/// another device registers, checking the request's signature with the certificate.
+pub fn export<T: Transport>(c: &mut Client<T>, slot: u8) -> Result<Vec<u8>, Error> {
+    card_key_chr(c, slot)?;
+    let req = crate::hsm::read_file_opt(c, crate::hsm::fid(crate::hsm::prefix::EE_CERT, slot))?.unwrap_or_default();
+    let chain = crate::hsm::read_file(c, crate::hsm::FID_C_DEVAUT)?;
+    let mut body = req;
+    body.extend_from_slice(&chain);
+    Ok(tlv(0x30, &body))
+}
+
 /// One PKA login: GET CHALLENGE (8 bytes), MSE SET AT `83 <chr>`, EXTERNAL AUTHENTICATE with `key`'s
 /// signature over SHA-256(`device_chr` ‖ challenge). `keys` sign the same challenge, in order.
-pub fn login<T: Transport>(c: &mut Client<T>, device_chr: &[u8], keys: &[(SigningKey, String)]) -> Result<(), Error> {
+pub fn login<T: Transport>(c: &mut Client<T>, device_chr: &[u8], keys: &[(Signer, String)]) -> Result<(), Error> {
     let challenge = c.call("GET CHALLENGE", &Command::new(0x00, 0x84, 0x00, 0x00).ne(8))?;
     for (key, chr) in keys {
         let mut mse = Vec::new();
@@ -212,10 +294,10 @@ pub fn login<T: Transport>(c: &mut Client<T>, device_chr: &[u8], keys: &[(Signin
                 Some(0x6985) => Error::Input(format!("{e}: the PUK {chr:?} is authenticated already")),
                 _ => e.into(),
             })?;
-        let sig: p256::ecdsa::Signature = key.sign(&[device_chr, &challenge].concat());
+        let sig = key.sign(&[device_chr, &challenge].concat())?;
         c.call(
             "EXTERNAL AUTHENTICATE",
-            &Command::new(0x00, 0x82, 0x00, 0x00).data(&sig.to_bytes()),
+            &Command::new(0x00, 0x82, 0x00, 0x00).data(&sig),
         )
         .map_err(|e| match e.sw() {
             Some(0x6985) => Error::Input(format!(
@@ -230,6 +312,18 @@ pub fn login<T: Transport>(c: &mut Client<T>, device_chr: &[u8], keys: &[(Signin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn der_signatures_become_raw() {
+        let key = SigningKey::from_slice(&[0x42; 32]).unwrap();
+        for msg in [&b"a"[..], b"b", b"c", b"d"] {
+            let sig: p256::ecdsa::Signature = key.sign(msg);
+            let der = sig.to_der();
+            assert_eq!(der_to_raw(der.as_bytes(), 32).unwrap(), sig.to_bytes().to_vec());
+        }
+        assert!(der_to_raw(&[0x30, 0x03, 0x02, 0x01, 0x01], 32).is_err());
+        assert!(der_to_raw(&[0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x00], 32).is_err());
+    }
 
     #[test]
     fn request_layout() {

@@ -76,7 +76,7 @@ fn sign_and_check(c: &mut Client<InProcess>, slot: u8, point: &[u8]) {
 #[test]
 fn keygen_description_and_signature() {
     let mut c = card(0xA1);
-    let req = admin::generate(&mut c, 1, KeySpec::Ec(Curve::P256)).unwrap();
+    let req = admin::generate(&mut c, 1, KeySpec::Ec(Curve::P256), "UTCDUMMY00001").unwrap();
     let point = request_point(&req);
     let desc = admin::prkd(1, "in-process", &[0x0A], false, 256);
     hsm::write_file(&mut c, 0xC401, &desc, 1024).unwrap();
@@ -114,7 +114,7 @@ fn options_set_and_get() {
 #[test]
 fn secure_lock_transport_against_the_card() {
     let mut c = card(0xA3);
-    let req = admin::generate(&mut c, 1, KeySpec::Ec(Curve::P256)).unwrap();
+    let req = admin::generate(&mut c, 1, KeySpec::Ec(Curve::P256), "UTCDUMMY00001").unwrap();
     let point = request_point(&req);
     let secret = [0x42u8; 32];
     admin::secure_lock(&mut c, LockOp::Enable, &secret).unwrap();

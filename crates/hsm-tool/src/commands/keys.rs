@@ -118,6 +118,8 @@ pub struct Gen<'a> {
     pub label: Option<&'a str>,
     pub key_id: Option<Vec<u8>>,
     pub force: bool,
+    /// The CHR of the key's CV request.
+    pub chr: Option<&'a str>,
     pub as_json: bool,
 }
 
@@ -149,7 +151,7 @@ pub fn generate<T: Transport>(c: &mut Client<T>, g: &Gen<'_>) -> Result<(), Erro
         },
         format!("generating an {what} key in slot {slot:02X}"),
     );
-    let result = admin::generate(c, slot, g.spec);
+    let result = admin::generate(c, slot, g.spec, g.chr.unwrap_or("UTCDUMMY00001"));
     let took = spinner.finish();
     result?;
     let (rsa, bits) = match g.spec {
