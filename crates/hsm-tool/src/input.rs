@@ -152,6 +152,35 @@ fn ask_line(prompt: &str) -> Result<Zeroizing<String>, Error> {
     Ok(Zeroizing::new(line.trim().to_string()))
 }
 
+/// Asks `question` on the terminal and returns whether the answer is "yes". Without a terminal: an
+/// error that names `flag` (the option that answers yes in advance).
+pub fn confirm(question: &str, flag: &str) -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Input(format!(
+            "{question}\nno terminal to confirm on: give {flag} to go ahead"
+        )));
+    }
+    let answer = ask_line(&format!("{question} Type \"yes\" to go ahead: "))?;
+    Ok(answer.eq_ignore_ascii_case("yes"))
+}
+
+/// A new PIN: `given` (from --pin / --pin-file), or asked twice on the terminal.
+pub fn new_pin(given: Option<Zeroizing<Vec<u8>>>, what: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Input(format!(
+            "no terminal to ask for the {what}: give --pin-file PATH (or --pin PIN)"
+        )));
+    }
+    let a = prompt_hidden(&format!("New {what}: "))?;
+    if *prompt_hidden(&format!("Same {what} again: "))? != *a {
+        return Err(Error::Input(format!("the two {what}s differ")));
+    }
+    Ok(Zeroizing::new(a.as_bytes().to_vec()))
+}
+
 /// Waits for Enter on the terminal.
 pub fn wait_for_enter(prompt: &str) -> Result<(), Error> {
     ask_line(prompt).map(drop)

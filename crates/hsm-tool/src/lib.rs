@@ -9,6 +9,7 @@
 //!   [`der`] and [`pkcs15`] for the little ASN.1 they need; [`progress`]: bars and lines.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod card;
 pub mod cli;
 pub mod commands;
@@ -17,6 +18,7 @@ pub mod hsm;
 pub mod input;
 pub mod manifest;
 pub mod pbe;
+pub mod pka;
 pub mod pkcs15;
 pub mod progress;
 pub mod shamir;

@@ -71,3 +71,36 @@ impl Drop for Progress {
         self.finish();
     }
 }
+
+/// A spinner with the elapsed time for one long card operation (RSA key generation), on stderr when
+/// it is a terminal; nothing otherwise.
+pub struct Spinner {
+    bar: Option<ProgressBar>,
+    start: std::time::Instant,
+}
+
+impl Spinner {
+    /// Starts spinning with `message`.
+    pub fn new(mode: Mode, message: String) -> Self {
+        let bar = (mode == Mode::Auto && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner().with_message(message);
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Spinner {
+            bar,
+            start: std::time::Instant::now(),
+        }
+    }
+
+    /// Stops and removes the spinner; the time it ran.
+    pub fn finish(self) -> std::time::Duration {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        self.start.elapsed()
+    }
+}

@@ -41,8 +41,24 @@ fn device_information() {
     assert!(id.starts_with("ES") && id.ends_with("00001"), "{id}");
     assert_eq!(hsm::pin_status(&mut c, PinRef::User).unwrap(), PinStatus::TriesLeft(3));
     assert_eq!(hsm::pin_status(&mut c, PinRef::So).unwrap(), PinStatus::TriesLeft(15));
+    let rescue = info::rescue(&mut c).unwrap();
+    let r = rescue.info.clone().expect("rescue applet");
+    assert_eq!(
+        (r.mcu_name(), r.product_name(), r.version),
+        ("emulation", "HSM", (6, 6))
+    );
+    let flash = rescue.flash.expect("flash info");
+    assert_eq!(flash.free + flash.used, flash.total);
     let app = hsm_tool::cli::open(&mut c, None).unwrap();
-    info::info(&mut c, "in-process", &app).unwrap();
+    let pins = info::pins(&mut c).unwrap();
+    let (v, _) = info::collect(&mut c, "in-process", &rescue, &app, pins, false).unwrap();
+    assert_eq!(v["device_id"], id.as_str());
+    assert_eq!(v["rescue"]["serial"].as_str().unwrap().len(), 16);
+    assert_eq!(v["user_pin"]["tries_left"], 3);
+    assert_eq!(v["options"]["set"][0], "reset-retry-counter");
+    assert_eq!(v["secure_lock"], serde_json::Value::Null, "unknown without a PIN");
+    assert_eq!(v["key_domains"][0]["state"], "import-pending");
+    info::info(&mut c, "in-process", &rescue, &app, pins, false, false).unwrap();
 }
 
 #[test]

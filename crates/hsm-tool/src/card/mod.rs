@@ -174,6 +174,11 @@ impl<T: Transport> Client<T> {
         &self.transport
     }
 
+    /// The transport, for tests that act on it (reset an in-process card).
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
     /// Sends `cmd` and returns the complete response whatever its status word: `61xx` is followed by
     /// GET RESPONSE (data appended), `6Cxx` by the same command with Le = xx.
     pub fn transmit(&mut self, cmd: &Command<'_>) -> Result<Response, Error> {
