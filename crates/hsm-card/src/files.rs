@@ -34,6 +34,10 @@ pub mod fid {
     /// `04`), as upstream's `EF_XKEK`. Internal: not selectable, not readable.
     pub const XKEK: u16 = 0x1070;
     pub const PUK_AUTH: u16 = 0x10C0;
+    /// The `CAxx` certificates PSO VERIFY CERTIFICATE verified (`pso.rs`): `xx ‖ SHA-256(certificate)`
+    /// per entry. A `CAxx` file is trusted only with its entry here, so OpenSC may keep writing its
+    /// own CA certificates into `CAxx` with UPDATE BINARY without making them trusted. Internal.
+    pub const TRUSTED_CAS: u16 = 0x10B0;
     /// `1110+s`: the HD master of slot `s` (0..9, INS 4A), sealed under the MKEK, as upstream's
     /// `EF_MASTER_SEED`. Internal: not selectable, not readable.
     pub const HD_MASTER: u16 = 0x1110;

@@ -15,11 +15,19 @@
 //! when the store is full); the certificate's CAR must be the selected issuer's CHR (6984); a
 //! certificate already trusted is not stored twice (9000); the index xx is the first where neither
 //! `CAxx` nor `C8xx` exists, so OpenSC's descriptions of user certificates are never overwritten.
+//!
+//! A `CAxx` file is in the trust store only when PSO stored it: its index and SHA-256 are listed
+//! in the internal file [`fid::TRUSTED_CAS`]. OpenSC stores X.509 CA certificates in `CAxx` with
+//! UPDATE BINARY (`pkcs11-tool --write-object --type cert`), as on a genuine SmartCard-HSM; upstream
+//! would trust a CV certificate written that way unchecked, here it stays an ordinary file. PSO writes
+//! the list entry first, then `CAxx`, then `C8xx`: a power cut leaves at worst an entry without its
+//! file (ignored) or a file without its entry (untrusted), never an unverified trusted certificate.
 
 use alloc::vec::Vec;
 
 use hsm_apdu::{CommandView, Status};
 use hsm_crypto::asym::{Curve, CurveKind};
+use hsm_crypto::hash::sha256;
 use hsm_crypto::sym::Md;
 
 use crate::cvc::{self, Certificate, CvcError};
@@ -32,6 +40,8 @@ pub const MAX_ENTRIES: usize = 4;
 pub const CA_PREFIX: u8 = 0xCA;
 /// Last usable `CAxx` index (upstream loops `i < 0xfe`).
 const LAST_CA: u8 = 0xFD;
+/// One entry of [`fid::TRUSTED_CAS`]: index ‖ SHA-256.
+const TRUSTED_ENTRY: usize = 33;
 
 /// The certificates the card trusts (encoded `7F21` objects), in store order.
 pub(crate) struct TrustStore {
@@ -77,6 +87,13 @@ impl<P: Platform> App<P> {
                 }
             }
         }
+        let trusted = self.read_file(fid::TRUSTED_CAS)?.unwrap_or_default();
+        let listed = |index: u8, cert: &[u8]| {
+            let digest = sha256(&[cert]);
+            trusted
+                .chunks_exact(TRUSTED_ENTRY)
+                .any(|e| e.first() == Some(&index) && e.get(1..) == Some(&digest[..]))
+        };
         let mut cas: Vec<u16> = self
             .platform
             .store()
@@ -88,8 +105,10 @@ impl<P: Platform> App<P> {
             if certs.len() >= MAX_ENTRIES {
                 break;
             }
+            let [_, index] = f.to_be_bytes();
             if let Some(c) = self.read_file(f)?
                 && !c.is_empty()
+                && listed(index, &c)
             {
                 certs.push(c.to_vec());
             }
@@ -162,6 +181,22 @@ impl<P: Platform> App<P> {
             .ok_or(Status::NotEnoughMemory)?;
         let ca = u16::from_be_bytes([CA_PREFIX, index]);
         let cd = certificate_description(cert.chr, key_bytes, ca);
+        // The list entry first (module docs): without its file it vouches for nothing.
+        let old = self.read_file(fid::TRUSTED_CAS)?.unwrap_or_default();
+        // Entries of other indices whose files still exist; stale ones (a deleted `CAxx`, a cut
+        // short PSO) go.
+        let mut trusted: Vec<u8> = Vec::with_capacity(old.len() + TRUSTED_ENTRY);
+        for e in old.chunks_exact(TRUSTED_ENTRY) {
+            if let Some(&i) = e.first()
+                && i != index
+                && self.platform.store().contains(u16::from_be_bytes([CA_PREFIX, i]))
+            {
+                trusted.extend_from_slice(e);
+            }
+        }
+        trusted.push(index);
+        trusted.extend_from_slice(&sha256(&[cert.encoded]));
+        self.write_file(fid::TRUSTED_CAS, &trusted)?;
         self.write_file(ca, cert.encoded)?;
         if let Err(e) = self.write_file(u16::from_be_bytes([prefix::CD, index]), &cd) {
             // Best effort: without its description the certificate is not stored either.

@@ -702,9 +702,20 @@ fn pso_verifies_a_chain_and_persists_it() {
     for chr in [&b"DVCAEC0000001"[..], b"TERMINAL00001", b"ROOTCARSA0001"] {
         assert_eq!(txb(&mut c, &mse_dst(chr)).1, 0x9000);
     }
-    // CAxx cannot be written by UPDATE BINARY (it would be trusted unchecked).
+    // A CAxx written by UPDATE BINARY (OpenSC stores CA certificates so) is not trusted: not even
+    // a copy of a trusted certificate under another index, nor a certificate written over a trusted one.
     login(&mut c);
-    refused(&mut c, &update_binary_apdu(0xCA05, &dv_cert), 0x6982);
+    let other = cert(&body(b"DVCAEC0000001", &ec_key(&term, false), b"FORGEDCA00001", true), &[0x11; 64]);
+    assert_eq!(txb(&mut c, &update_binary_apdu(0xCA05, &other)).1, 0x9000);
+    assert_eq!(txb(&mut c, &update_binary_apdu(0xCA06, &dv_cert)).1, 0x9000);
+    reselect(&mut c);
+    refused_all(&mut c, &mse_dst(b"FORGEDCA00001"), 0x6A88);
+    login(&mut c);
+    assert_eq!(txb(&mut c, &update_binary_apdu(0xCA00, &other)).1, 0x9000);
+    reselect(&mut c);
+    refused_all(&mut c, &mse_dst(b"FORGEDCA00001"), 0x6A88);
+    refused_all(&mut c, &mse_dst(b"DVCAEC0000001"), 0x6A88);
+    login(&mut c);
     // Deleting a CA file takes it out of the store.
     assert_eq!(tx(&mut c, "00E4000002CA01").1, 0x9000);
     reselect(&mut c);
