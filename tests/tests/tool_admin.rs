@@ -297,18 +297,22 @@ fn secure_lock_across_a_restart() {
         tool_pin(&env, &["secure-lock", "disable", "--secret-file", &path_str(&wrong)]),
         "wrong secret",
     );
-    // The right one opens the keys for the session that sends it.
+    // The right one opens the keys until the device restarts: for this tool and for OpenSC.
     tool_pin(&env, &["secure-lock", "unlock", "--secret-file", &s])
         .ok()
         .expect("the secret is right");
-    tool_sign_verified(&env, "01", "0A", &data, &["--lock-secret", &s])
-        .ok()
-        .expect(ok);
-    // Each session needs it: without it, refused again.
+    tool_sign_verified(&env, "01", "0A", &data, &[]).ok().expect(ok);
+    let (verified, _) = env.sign_and_verify_with(0, 0, "0A", "ECDSA-SHA256", &data, &hash);
+    verified.ok().expect("Signature Verified Successfully");
+    // A restart closes them again; --lock-secret sends the secret inside the tool's own session.
+    env.restart_card(0);
     refused(
         tool_pin(&env, &["keys", "sign", "01", "--input", &path_str(&data)]),
         "6400",
     );
+    tool_sign_verified(&env, "01", "0A", &data, &["--lock-secret", &s])
+        .ok()
+        .expect(ok);
 
     tool_pin(&env, &["secure-lock", "disable", "--secret-file", &s])
         .ok()

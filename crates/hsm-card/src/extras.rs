@@ -128,7 +128,7 @@ impl<P: Platform> App<P> {
         Ok(match self.lock_state()? {
             LockState::Legacy => key32(share),
             LockState::Open(z) => Some(xor(share, &z)),
-            LockState::Locked { masked, .. } => self.session.lock_secret.as_ref().map(|s| {
+            LockState::Locked { masked, .. } => self.lock_secret.as_ref().map(|s| {
                 let z = xor(&masked, s);
                 xor(share, &z)
             }),
@@ -213,14 +213,14 @@ impl<P: Platform> App<P> {
                 let check = self.keys.lock_check(&secret);
                 self.write_lock_state(RECORD_LOCKED, &[&masked, &check])?;
                 // This session goes on with the MKEK it has.
-                self.session.lock_secret = Some(secret);
+                self.lock_secret = Some(secret);
                 Ok(())
             }
             (LOCK_ENABLE | LOCK_UNLOCK, LockState::Locked { check, .. }) => {
                 if !matches(&check, self) {
                     return Err(Status::SecurityStatusNotSatisfied);
                 }
-                self.session.lock_secret = Some(secret);
+                self.lock_secret = Some(secret);
                 if let Some(share) = self.session.pin_share.clone() {
                     self.session.mkek = self.mkek_of_share(&share)?;
                     self.seal_pending_dkeks();
@@ -233,7 +233,7 @@ impl<P: Platform> App<P> {
                 }
                 let z = xor(&masked, &secret);
                 self.write_lock_state(RECORD_OPEN, &[&z])?;
-                self.session.lock_secret = None;
+                self.lock_secret = None;
                 if let Some(share) = self.session.pin_share.clone() {
                     self.session.mkek = self.mkek_of_share(&share)?;
                 }

@@ -144,7 +144,7 @@ impl<P: Platform> App<P> {
         let params = InitParams::parse(cmd.data)?;
         // As upstream: a secure-locked device is re-initialized only in a session that supplied
         // the host secret (EXTRAS 3A 03); checked before the SO-PIN costs a retry.
-        if self.secure_locked()? && self.session.lock_secret.is_none() {
+        if self.secure_locked()? && self.lock_secret.is_none() {
             return Err(Status::SecurityStatusNotSatisfied);
         }
         if self.pin_is_set(PinRef::So)? {
@@ -156,6 +156,7 @@ impl<P: Platform> App<P> {
             }
         }
         self.session.clear();
+        self.lock_secret = None;
         // The device identity survives re-initialization; made first if there is none yet.
         self.ensure_device_identity()?;
 

@@ -82,8 +82,6 @@ pub(crate) struct Session {
     pub mkek: Option<Key32>,
     /// What the verified PIN record holds: the MKEK's PIN share (`pin.rs`, `extras.rs`).
     pub pin_share: Option<Key32>,
-    /// The secure-lock host secret, checked, supplied by EXTRAS 3A 03 in this session.
-    pub lock_secret: Option<Key32>,
     /// The secure-lock key agreement of this session (EXTRAS 3A 01).
     pub lock_agreement: Option<extras::Agreement>,
     /// The HD node kept by INS 4A P1 10 for the next HD operation (`hd.rs`).
@@ -109,7 +107,6 @@ impl Session {
         self.user_authenticated = false;
         self.mkek = None;
         self.pin_share = None;
-        self.lock_secret = None;
         self.lock_agreement = None;
         self.hd = None;
         self.key_cache.clear();
@@ -128,6 +125,11 @@ pub(crate) struct App<P: Platform> {
     pub key_cache_budget: keycache::Budget,
     /// The rescue applet's clock: kept across card resets, lost when the device restarts.
     pub rtc: Option<rescue::Rtc>,
+    /// The secure-lock host secret, checked, supplied by EXTRAS 3A 02/03 (`extras.rs`). Kept, as
+    /// upstream's `mkek_mask`, until the device restarts (or INITIALIZE, or 3A 04): SELECT, logout
+    /// and card resets keep it, so OpenSC programs can use the keys after `pico-hsm-tool
+    /// secure-lock unlock`.
+    pub lock_secret: Option<Key32>,
     /// While INITIALIZE builds the new device: the writes it collects for its journal
     /// (`init.rs`) instead of making them.
     pub staging: Option<init::Staged>,
@@ -163,6 +165,7 @@ impl<P: Platform> Card<P> {
                 serial,
                 key_cache_budget: keycache::Budget::default(),
                 rtc: None,
+                lock_secret: None,
                 staging: None,
             },
         };
@@ -187,6 +190,7 @@ impl<P: Platform> Card<P> {
     pub fn restart(&mut self) {
         self.reset();
         self.app.rtc = None;
+        self.app.lock_secret = None;
         self.app.drbg = Drbg::new();
     }
 

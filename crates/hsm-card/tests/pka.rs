@@ -705,7 +705,10 @@ fn pso_verifies_a_chain_and_persists_it() {
     // A CAxx written by UPDATE BINARY (OpenSC stores CA certificates so) is not trusted: not even
     // a copy of a trusted certificate under another index, nor a certificate written over a trusted one.
     login(&mut c);
-    let other = cert(&body(b"DVCAEC0000001", &ec_key(&term, false), b"FORGEDCA00001", true), &[0x11; 64]);
+    let other = cert(
+        &body(b"DVCAEC0000001", &ec_key(&term, false), b"FORGEDCA00001", true),
+        &[0x11; 64],
+    );
     assert_eq!(txb(&mut c, &update_binary_apdu(0xCA05, &other)).1, 0x9000);
     assert_eq!(txb(&mut c, &update_binary_apdu(0xCA06, &dv_cert)).1, 0x9000);
     reselect(&mut c);

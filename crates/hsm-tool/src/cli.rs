@@ -121,11 +121,11 @@ enum Cmd {
     /// The secure lock: bind the keys to a secret kept on this computer (EXTRAS 3A; needs the PIN)
     ///
     /// `enable` creates a 32-byte secret in a new file (mode 0600) and tells the device. From then on
-    /// the PIN alone no longer opens the keys: after every reset the device needs the PIN *and* the
-    /// secret, which travels sealed (P-256 ECDH, HKDF-SHA256, ChaCha20-Poly1305). The device keeps
-    /// the secret only for the session that sent it: a reset or a new SELECT forgets it, so programs
-    /// that do not send it (OpenSC, pkcs11-tool) cannot use the keys while the lock is on. This
-    /// tool's own key operations (keys sign, backup, restore) send it with --lock-secret FILE.
+    /// the PIN alone no longer opens the keys: after every restart (power-up, reboot) the device
+    /// needs the PIN *and* the secret, which travels sealed (P-256 ECDH, HKDF-SHA256,
+    /// ChaCha20-Poly1305). `unlock` sends it once; the device keeps it until it restarts, so other
+    /// programs (OpenSC, pkcs11-tool) then work with the PIN alone. This tool's own key operations
+    /// (keys sign, backup, restore) can also send it with --lock-secret FILE.
     ///
     /// LOSING THE FILE WITH THE LOCK ON LOSES EVERY KEY: only `disable` with the secret turns the
     /// lock off, and INITIALIZE needs it too; the only way back is erasing the flash. Keep a copy of
@@ -244,7 +244,7 @@ enum LockCmd {
         #[arg(long)]
         yes: bool,
     },
-    /// Send the secret for this session and check it (the device forgets it at the next reset)
+    /// Send the secret and check it; the device keeps it until it restarts
     Unlock {
         /// The secret made by `enable`
         #[arg(long, value_name = "PATH")]
@@ -929,8 +929,8 @@ fn run_lock(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &LockCmd) -> Resul
                 return Err(e);
             }
             println!(
-                "secure lock on: from the next reset the keys need the PIN and the secret in {} \
-                 (give --lock-secret {} to this tool). Keep a copy of that file somewhere safe.",
+                "secure lock on: after every restart of the device the keys need the PIN and the secret in {} \
+                 (`secure-lock unlock --secret-file {}` once per power-up). Keep a copy of that file somewhere safe.",
                 secret_file.display(),
                 secret_file.display()
             );
@@ -944,10 +944,7 @@ fn run_lock(g: &Global, pin: Option<Zeroizing<Vec<u8>>>, cmd: &LockCmd) -> Resul
                 Ok(on)
             })?;
             if on {
-                println!(
-                    "the secret is right: the keys opened for this session, which ends when this command \
-                     does; other commands take --lock-secret"
-                );
+                println!("the secret is right: the keys open with the PIN until the device restarts");
             } else {
                 println!("the secure lock is off: nothing to unlock");
             }
