@@ -20,7 +20,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
-mod cvc;
+pub mod cvc;
 mod dkek;
 mod extras;
 pub mod files;

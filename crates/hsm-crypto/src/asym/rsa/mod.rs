@@ -417,6 +417,42 @@ impl RsaPrivateKey {
     }
 }
 
+/// An RSA public key (modulus and exponent, big-endian) for verification, 1024–4096 bits.
+fn public_key(n: &[u8], e: &[u8]) -> Result<rsa::PublicKey, Error> {
+    if e.is_empty() || e.len() > 32 {
+        return Err(Error::InvalidKey);
+    }
+    rsa::PublicKey::new_with_size_limits(uint(n), uint(e), MIN_BITS..=MAX_BITS).map_err(|_| Error::InvalidKey)
+}
+
+/// Verifies an RSASSA-PKCS1-v1_5 signature over a digest made with `alg` (RFC 8017 §8.2.2),
+/// with the public key `n`, `e` (big-endian). Used for CV certificates and PKA (reference §8).
+pub fn verify_pkcs1v15(n: &[u8], e: &[u8], alg: HashAlg, hash: &[u8], sig: &[u8]) -> Result<(), Error> {
+    if hash.len() != alg.output_len() {
+        return Err(Error::InvalidInput);
+    }
+    let key = public_key(n, e)?;
+    let mut t = Vec::from(alg.digest_info_prefix());
+    t.extend_from_slice(hash);
+    key.verify(Pkcs1v15Sign::new_unprefixed(), &t, sig)
+        .map_err(|_| Error::InvalidSignature)
+}
+
+/// Verifies an RSASSA-PSS signature over a digest made with `alg`, MGF1 with the same hash and
+/// any salt length (RFC 8017 §8.1.2; the signer's salt length is not part of the CV key's OID).
+pub fn verify_pss(n: &[u8], e: &[u8], alg: HashAlg, hash: &[u8], sig: &[u8]) -> Result<(), Error> {
+    use sha2::Digest;
+    if hash.len() != alg.output_len() {
+        return Err(Error::InvalidInput);
+    }
+    let key = public_key(n, e)?;
+    with_digest!(alg, D => {
+        let scheme = rsa::Pss::<D> { blinded: false, digest: D::new(), salt_len: None };
+        key.verify(scheme, hash, sig)
+    })
+    .map_err(|_| Error::InvalidSignature)
+}
+
 /// MGF1 with SHA-256 (RFC 8017 §B.2.1), XORed into `out`.
 fn mgf1_sha256_xor(seed: &[u8], out: &mut [u8]) {
     use sha2::Digest;

@@ -231,3 +231,47 @@ fn faulty_crt_is_caught() {
     key.crt.corrupt_for_test();
     assert_eq!(key.raw_private(&[0x42; 64], &mut rng).err(), Some(Error::Internal));
 }
+
+/// The public verifiers accept signatures made by the `rsa` crate (PKCS#1 v1.5 and PSS with
+/// several salt lengths) and reject a changed hash, a changed signature and the wrong scheme.
+#[test]
+fn public_verifiers_match_rsa_crate() {
+    let mut rng = rng(12);
+    let k = rsa::PrivateKey::new(&mut rng, 2048).unwrap();
+    let n = k.n().as_ref().to_be_bytes();
+    let e = k.e().to_be_bytes();
+    for alg in [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha512] {
+        let hash = vec![0x5Au8; alg.output_len()];
+        let mut t = Vec::from(alg.digest_info_prefix());
+        t.extend_from_slice(&hash);
+        let v15 = k.sign(Pkcs1v15Sign::new_unprefixed(), &t).unwrap();
+        verify_pkcs1v15(&n, &e, alg, &hash, &v15).unwrap();
+        assert_eq!(verify_pss(&n, &e, alg, &hash, &v15), Err(Error::InvalidSignature));
+        for salt in [0usize, 20, alg.output_len()] {
+            let pss = with_digest!(alg, D => k.sign_with_rng(&mut rng, Pss::<D>::new_with_salt(salt), &hash)).unwrap();
+            verify_pss(&n, &e, alg, &hash, &pss).unwrap();
+            assert_eq!(verify_pkcs1v15(&n, &e, alg, &hash, &pss), Err(Error::InvalidSignature));
+        }
+        let mut bad = v15.clone();
+        bad[10] ^= 1;
+        assert_eq!(verify_pkcs1v15(&n, &e, alg, &hash, &bad), Err(Error::InvalidSignature));
+        let mut other = hash.clone();
+        other[0] ^= 1;
+        assert_eq!(verify_pkcs1v15(&n, &e, alg, &other, &v15), Err(Error::InvalidSignature));
+        assert_eq!(verify_pkcs1v15(&n, &e, alg, &hash[1..], &v15), Err(Error::InvalidInput));
+    }
+    // Malformed keys: even modulus, empty exponent, too small.
+    let hash = [1u8; 32];
+    assert_eq!(
+        verify_pkcs1v15(&[0xFE; 256], &e, HashAlg::Sha256, &hash, &[0; 256]),
+        Err(Error::InvalidKey)
+    );
+    assert_eq!(
+        verify_pkcs1v15(&n, &[], HashAlg::Sha256, &hash, &[0; 256]),
+        Err(Error::InvalidKey)
+    );
+    assert_eq!(
+        verify_pss(&[0xFF; 64], &e, HashAlg::Sha256, &hash, &[0; 64]),
+        Err(Error::InvalidKey)
+    );
+}
