@@ -55,8 +55,9 @@ fn split(data: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn find<'a>(data: &'a [u8], path: &[u16]) -> &'a [u8] {
-    path.iter()
-        .fold(data, |d, t| tlv::find(d, *t).unwrap().unwrap_or_else(|| panic!("no tag {t:X}")))
+    path.iter().fold(data, |d, t| {
+        tlv::find(d, *t).unwrap().unwrap_or_else(|| panic!("no tag {t:X}"))
+    })
 }
 
 /// A whole TLV object.
@@ -71,7 +72,11 @@ fn object(tag: u16, value: &[u8]) -> Vec<u8> {
 fn der_signature(rs: &[u8]) -> Vec<u8> {
     let int = |x: &[u8]| {
         let x: Vec<u8> = x.iter().copied().skip_while(|b| *b == 0).collect();
-        let mut v = if x.first().is_some_and(|b| b & 0x80 != 0) { vec![0] } else { vec![] };
+        let mut v = if x.first().is_some_and(|b| b & 0x80 != 0) {
+            vec![0]
+        } else {
+            vec![]
+        };
         v.extend_from_slice(&x);
         let mut o = vec![0x02, v.len() as u8];
         o.extend_from_slice(&v);
@@ -91,8 +96,17 @@ fn point_pem(env: &Env, name: &str, point: &[u8]) -> String {
     der.extend_from_slice(point);
     let d = env.write_file(&format!("{name}.der"), &der);
     let pem = env.dir().join(format!("{name}.pem"));
-    env.openssl(&["pkey", "-pubin", "-inform", "DER", "-in", &path_str(&d), "-out", &path_str(&pem)])
-        .ok();
+    env.openssl(&[
+        "pkey",
+        "-pubin",
+        "-inform",
+        "DER",
+        "-in",
+        &path_str(&d),
+        "-out",
+        &path_str(&pem),
+    ])
+    .ok();
     path_str(&pem)
 }
 
@@ -132,7 +146,11 @@ fn token_serial(env: &Env) -> String {
     let out = env.pkcs11_tool(&["-L"]).ok();
     out.stdout
         .lines()
-        .find_map(|l| l.trim().strip_prefix("serial num").map(|s| s.trim_start_matches([' ', ':']).trim().to_string()))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("serial num")
+                .map(|s| s.trim_start_matches([' ', ':']).trim().to_string())
+        })
         .unwrap_or_else(|| panic!("no serial:\n{out}"))
 }
 
@@ -146,7 +164,10 @@ fn out_of_the_box_chain_serves_opensc() {
     let certs = split(&chain);
     assert_eq!(certs.len(), 2, "device certificate ‖ issuer certificate");
     let device_chr = find(&certs[0], &[0x7F21, 0x7F4E, 0x5F20]).to_vec();
-    assert_eq!(find(&certs[0], &[0x7F21, 0x7F4E, 0x42]), find(&certs[1], &[0x7F21, 0x7F4E, 0x5F20]));
+    assert_eq!(
+        find(&certs[0], &[0x7F21, 0x7F4E, 0x42]),
+        find(&certs[1], &[0x7F21, 0x7F4E, 0x5F20])
+    );
 
     // sc-hsm-tool's export: the key's request, the device certificate, the issuer certificate.
     let export = export_for_pub_key_auth(&env, 0, "export.bin");
@@ -155,7 +176,11 @@ fn out_of_the_box_chain_serves_opensc() {
     assert_eq!(export, object(0x30, &want));
 
     env.pkcs15_tool(&["-D"]).ok().expect("attested");
-    assert_eq!(token_serial(&env).as_bytes(), &device_chr[..11], "the unique part of the device name");
+    assert_eq!(
+        token_serial(&env).as_bytes(),
+        &device_chr[..11],
+        "the unique part of the device name"
+    );
     env.sc_hsm_tool(&[]).ok().expect("SmartCard-HSM");
 
     // The device's own issuer is no trust anchor unless asked for.
@@ -181,13 +206,20 @@ fn self_hosted_ca_issues_the_chain_and_attest_verifies_it() {
     let init = tool(&env, &["ca", "init", "--out", &ca, "--name", "UTOPERCA00001"]).ok();
     init.expect("UTOPERCA00001").expect("Fingerprint");
     use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(ca_dir.join("ca-key.pem")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(ca_dir.join("ca-key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "the CA key is its owner's only");
     let key_before = std::fs::read(ca_dir.join("ca-key.pem")).unwrap();
-    tool(&env, &["ca", "init", "--out", &ca]).failed().expect("not overwriting");
+    tool(&env, &["ca", "init", "--out", &ca])
+        .failed()
+        .expect("not overwriting");
     assert_eq!(std::fs::read(ca_dir.join("ca-key.pem")).unwrap(), key_before);
 
-    tool(&env, &["ca", "issue", "--ca", &ca]).ok().expect("Press the button");
+    tool(&env, &["ca", "issue", "--ca", &ca])
+        .ok()
+        .expect("Press the button");
     let ca_cert = std::fs::read(ca_dir.join("ca-cert.cvcert")).unwrap();
     let chain = read(&env, 0x2F02);
     let certs = split(&chain);
@@ -197,14 +229,24 @@ fn self_hosted_ca_issues_the_chain_and_attest_verifies_it() {
 
     // OpenSSL, from the CA's key file: the CA signed the device certificate.
     let ca_pub = path_str(&env.dir().join("ca-pub.pem"));
-    env.openssl(&["pkey", "-in", &path_str(&ca_dir.join("ca-key.pem")), "-pubout", "-out", &ca_pub])
-        .ok();
+    env.openssl(&[
+        "pkey",
+        "-in",
+        &path_str(&ca_dir.join("ca-key.pem")),
+        "-pubout",
+        "-out",
+        &ca_pub,
+    ])
+    .ok();
     let device_body = object(0x7F4E, find(&certs[0], &[0x7F21, 0x7F4E]));
     let device_sig = find(&certs[0], &[0x7F21, 0x5F37]);
     assert!(openssl_verifies(&env, "devcert", &ca_pub, &device_body, device_sig));
     let mut forged = device_body.clone();
     *forged.last_mut().unwrap() ^= 1;
-    assert!(!openssl_verifies(&env, "devcert-forged", &ca_pub, &forged, device_sig), "a check that can fail");
+    assert!(
+        !openssl_verifies(&env, "devcert-forged", &ca_pub, &forged, device_sig),
+        "a check that can fail"
+    );
 
     // ... the device key signed the key's request (outer), and the key signed it too (inner), the
     // key as OpenSC reads it.
@@ -213,10 +255,22 @@ fn self_hosted_ca_issues_the_chain_and_attest_verifies_it() {
     let mut tbs = inner.clone();
     tbs.extend_from_slice(&object(0x42, find(&request, &[0x67, 0x42])));
     let device_pem = point_pem(&env, "device", find(&certs[0], &[0x7F21, 0x7F4E, 0x7F49, 0x86]));
-    assert!(openssl_verifies(&env, "outer", &device_pem, &tbs, find(&request, &[0x67, 0x5F37])));
+    assert!(openssl_verifies(
+        &env,
+        "outer",
+        &device_pem,
+        &tbs,
+        find(&request, &[0x67, 0x5F37])
+    ));
     let key_pem = path_str(&env.public_key_pem("01"));
     let inner_body = object(0x7F4E, find(&inner, &[0x7F21, 0x7F4E]));
-    assert!(openssl_verifies(&env, "inner", &key_pem, &inner_body, find(&inner, &[0x7F21, 0x5F37])));
+    assert!(openssl_verifies(
+        &env,
+        "inner",
+        &key_pem,
+        &inner_body,
+        find(&inner, &[0x7F21, 0x5F37])
+    ));
 
     // pico-hsm-tool agrees, and says why.
     let ca_cert_path = path_str(&ca_dir.join("ca-cert.cvcert"));
@@ -231,13 +285,18 @@ fn self_hosted_ca_issues_the_chain_and_attest_verifies_it() {
         times.push(t.elapsed());
     }
     times.sort();
-    println!("pico-hsm-tool attest (process, PC/SC, checks): median {:?} of 5", times[2]);
+    println!(
+        "pico-hsm-tool attest (process, PC/SC, checks): median {:?} of 5",
+        times[2]
+    );
 
     // Another CA, even one with the same name, is not this device's.
     let other = path_str(&env.dir().join("other-ca"));
     tool(&env, &["ca", "init", "--out", &other, "--name", "UTOPERCA00001"]).ok();
     let other_cert = path_str(&env.dir().join("other-ca").join("ca-cert.cvcert"));
-    tool(&env, &["attest", "1", "--ca", &other_cert]).failed().expect("NOT VERIFIED");
+    tool(&env, &["attest", "1", "--ca", &other_cert])
+        .failed()
+        .expect("NOT VERIFIED");
 
     // OpenSC takes the new chain; the token serial stays.
     let export = export_for_pub_key_auth(&env, 0, "export.bin");
@@ -256,18 +315,25 @@ fn self_hosted_ca_issues_the_chain_and_attest_verifies_it() {
     let update = format!("00D7CE01 00{:04X}{}", data.len(), hex::encode_upper(&data)).replace(' ', "");
     let r = env.apdu_script_logged_in(apdu_script_binary!(), 0, &[update]);
     assert_eq!(r[0], "9000", "UPDATE BINARY CE01");
-    tool(&env, &["attest", "1", "--ca", &ca_cert_path]).failed().expect("FAILED");
+    tool(&env, &["attest", "1", "--ca", &ca_cert_path])
+        .failed()
+        .expect("FAILED");
     let mut data = unhex("540200005382");
     data.extend_from_slice(&(request.len() as u16).to_be_bytes());
     data.extend_from_slice(&request);
     let restore = format!("00D7CE0100{:04X}{}", data.len(), hex::encode_upper(&data));
-    assert_eq!(env.apdu_script_logged_in(apdu_script_binary!(), 0, &[restore])[0], "9000");
+    assert_eq!(
+        env.apdu_script_logged_in(apdu_script_binary!(), 0, &[restore])[0],
+        "9000"
+    );
 
     // Re-initialization keeps the CA's chain.
     env.initialize();
     assert_eq!(read(&env, 0x2F02), chain);
     env.keypairgen("EC:prime256v1", "01", "attested");
-    tool(&env, &["attest", "1", "--ca", &ca_cert_path]).ok().expect("VERIFIED");
+    tool(&env, &["attest", "1", "--ca", &ca_cert_path])
+        .ok()
+        .expect("VERIFIED");
 }
 
 /// Public key authentication with OpenSC's tools: B's key registered on A.
@@ -279,8 +345,15 @@ fn public_key_registered_from_another_card() {
     env.initialize_reader(1, &[]);
     env.keypairgen_on(1, "EC:prime256v1", "01", "puk");
     let file = env.dir().join("puk.bin");
-    env.sc_hsm_tool(&["--reader", "1", "--export-for-pub-key-auth", &path_str(&file), "-i", "1"])
-        .ok();
+    env.sc_hsm_tool(&[
+        "--reader",
+        "1",
+        "--export-for-pub-key-auth",
+        &path_str(&file),
+        "-i",
+        "1",
+    ])
+    .ok();
     assert!(Path::new(&file).exists());
     env.sc_hsm_tool(&["--reader", "0", "--register-public-key", &path_str(&file)])
         .ok()

@@ -117,7 +117,10 @@ impl Report {
                 self.anchor.as_deref().unwrap_or("?")
             ));
         } else {
-            s.push_str(&format!("Verdict: NOT VERIFIED: key {} has no valid attestation\n", self.key_id));
+            s.push_str(&format!(
+                "Verdict: NOT VERIFIED: key {} has no valid attestation\n",
+                self.key_id
+            ));
         }
         s
     }
@@ -181,7 +184,8 @@ pub fn read_anchor(path: &std::path::Path) -> Result<Anchor, Error> {
     } else {
         let text = String::from_utf8_lossy(&raw);
         let hex: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        hex::decode(hex).map_err(|_| Error::Input(format!("{}: not a CV certificate (binary or hex)", path.display())))?
+        hex::decode(hex)
+            .map_err(|_| Error::Input(format!("{}: not a CV certificate (binary or hex)", path.display())))?
     };
     Certificate::parse(&cert).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
     Ok(Anchor {
@@ -210,11 +214,7 @@ pub fn verify(key_id: u8, request: &[u8], chain: &[u8], anchors: &[Anchor], trus
     r.push(
         "key request",
         Outcome::Ok,
-        format!(
-            "holder {}, made by device {}",
-            name(req.inner.chr),
-            name(req.outer_car)
-        ),
+        format!("holder {}, made by device {}", name(req.inner.chr), name(req.outer_car)),
     );
     r.device = Some(name(req.outer_car));
     if req.inner.public_key.algorithm().is_none() {
@@ -276,7 +276,10 @@ pub fn verify(key_id: u8, request: &[u8], chain: &[u8], anchors: &[Anchor], trus
         Ok(()) => r.push(
             "device signature",
             Outcome::Ok,
-            format!("the request's outer signature verifies with device {}'s key", name(device.chr)),
+            format!(
+                "the request's outer signature verifies with device {}'s key",
+                name(device.chr)
+            ),
         ),
         Err(e) => r.push("device signature", Outcome::Failed, format!("outer signature: {e}")),
     };
@@ -328,7 +331,11 @@ pub fn verify(key_id: u8, request: &[u8], chain: &[u8], anchors: &[Anchor], trus
         };
         let domain = cvc::inherited_domain(&issuer, lookup).ok().flatten();
         if let Err(e) = current.verify(&issuer.public_key, domain) {
-            r.push(what, Outcome::Failed, format!("not signed by {}: {e}", name(issuer.chr)));
+            r.push(
+                what,
+                Outcome::Failed,
+                format!("not signed by {}: {e}", name(issuer.chr)),
+            );
             return r;
         }
         if current.is_self_signed() {
@@ -350,10 +357,18 @@ pub fn verify(key_id: u8, request: &[u8], chain: &[u8], anchors: &[Anchor], trus
             }
             return r;
         }
-        r.push(what, Outcome::Ok, format!("signed by {} (from C_DevAut)", name(issuer.chr)));
+        r.push(
+            what,
+            Outcome::Ok,
+            format!("signed by {} (from C_DevAut)", name(issuer.chr)),
+        );
         current = issuer;
     }
-    r.push("certificate chain", Outcome::Failed, format!("longer than {MAX_DEPTH} certificates"));
+    r.push(
+        "certificate chain",
+        Outcome::Failed,
+        format!("longer than {MAX_DEPTH} certificates"),
+    );
     r
 }
 
@@ -380,11 +395,7 @@ pub fn attest<T: Transport>(
 
 /// Runs `attest`; the error when the attestation does not verify.
 pub fn run(args: &AttestArgs, reader: Option<&str>) -> Result<(), Error> {
-    let mut anchors = args
-        .ca
-        .iter()
-        .map(|p| read_anchor(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut anchors = args.ca.iter().map(|p| read_anchor(p)).collect::<Result<Vec<_>, _>>()?;
     if args.ca.is_empty() {
         anchors.extend(UPSTREAM_ROOTS.iter().map(|c| Anchor {
             cert: c.to_vec(),
@@ -393,7 +404,8 @@ pub fn run(args: &AttestArgs, reader: Option<&str>) -> Result<(), Error> {
     }
     let start = std::time::Instant::now();
     let mut conn = Connection::open(reader)?;
-    let report = conn.with_transaction(|t| attest(&mut Client::new(t), args.key_id, &anchors, args.trust_device_issuer))?;
+    let report =
+        conn.with_transaction(|t| attest(&mut Client::new(t), args.key_id, &anchors, args.trust_device_issuer))?;
     let elapsed = start.elapsed();
     if args.json {
         println!("{}", report.json());

@@ -91,7 +91,10 @@ pub fn run(cmd: &CaCmd, reader: Option<&str>) -> Result<(), Error> {
             let mut conn = Connection::open(reader)?;
             let issued = conn.with_transaction(|t| issue(&mut Client::new(t), &ca, &mut std::io::stderr()))?;
             println!("Device {} now certified by {}", issued.device, ca.name);
-            println!("C_DevAut    : device certificate ‖ CA certificate ({} bytes)", issued.chain_len);
+            println!(
+                "C_DevAut    : device certificate ‖ CA certificate ({} bytes)",
+                issued.chain_len
+            );
             println!("CA          : SHA-256 {}", fingerprint(&ca.cert));
             Ok(())
         }
@@ -173,14 +176,15 @@ fn self_signed(key: &SigningKey, name: &[u8]) -> Vec<u8> {
 pub fn load(dir: &Path) -> Result<Ca, Error> {
     let key_path = dir.join(KEY_FILE);
     let pem = Zeroizing::new(
-        std::fs::read_to_string(&key_path).map_err(|e| Error::Input(format!("cannot read {}: {e}", key_path.display())))?,
+        std::fs::read_to_string(&key_path)
+            .map_err(|e| Error::Input(format!("cannot read {}: {e}", key_path.display())))?,
     );
     let key = SigningKey::from_pkcs8_pem(&pem)
         .map_err(|e| Error::Input(format!("{}: not a P-256 PKCS#8 key: {e}", key_path.display())))?;
     let cert_path = dir.join(CERT_FILE);
-    let cert = std::fs::read(&cert_path).map_err(|e| Error::Input(format!("cannot read {}: {e}", cert_path.display())))?;
-    let parsed = cvc::Certificate::parse(&cert)
-        .map_err(|e| Error::Input(format!("{}: {e}", cert_path.display())))?;
+    let cert =
+        std::fs::read(&cert_path).map_err(|e| Error::Input(format!("cannot read {}: {e}", cert_path.display())))?;
+    let parsed = cvc::Certificate::parse(&cert).map_err(|e| Error::Input(format!("{}: {e}", cert_path.display())))?;
     if parsed.public_key.encoded != p256_template(&key).as_slice() {
         return Err(Error::Input(format!(
             "{} is not the certificate of {}",
@@ -189,7 +193,10 @@ pub fn load(dir: &Path) -> Result<Ca, Error> {
         )));
     }
     if !parsed.is_self_signed() || parsed.verify_self_signed(None).is_err() {
-        return Err(Error::Input(format!("{}: not a valid self-signed certificate", cert_path.display())));
+        return Err(Error::Input(format!(
+            "{}: not a valid self-signed certificate",
+            cert_path.display()
+        )));
     }
     Ok(Ca {
         name: String::from_utf8_lossy(parsed.chr).into_owned(),
@@ -222,7 +229,9 @@ pub fn issue<T: Transport>(c: &mut Client<T>, ca: &Ca, prompt: &mut dyn std::io:
     hsm::select(c)?;
     let request = hsm::read_file(c, FID_DEVICE_REQUEST)?;
     if request.is_empty() {
-        return Err(Error::Input("the device has no device key yet: initialize it first".into()));
+        return Err(Error::Input(
+            "the device has no device key yet: initialize it first".into(),
+        ));
     }
     let (cert, device) = device_certificate(ca, &request)?;
     let mut chain = cert;
@@ -232,7 +241,11 @@ pub fn issue<T: Transport>(c: &mut Client<T>, ca: &Ca, prompt: &mut dyn std::io:
         "SELECT rescue applet",
         &Command::new(0x00, 0xA4, 0x04, 0x04).data(&RESCUE_AID).ne(256),
     )?;
-    writeln!(prompt, "Press the button on the device to confirm writing its certificate chain...").ok();
+    writeln!(
+        prompt,
+        "Press the button on the device to confirm writing its certificate chain..."
+    )
+    .ok();
     prompt.flush().ok();
     match c.transmit(&Command::new(0x80, 0x10, 0x03, 0x00).data(&chain))?.sw {
         0x9000 => {}
