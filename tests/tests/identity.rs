@@ -181,7 +181,7 @@ fn out_of_the_box_chain_serves_opensc() {
         &device_chr[..11],
         "the unique part of the device name"
     );
-    env.sc_hsm_tool(&[]).ok().expect("SmartCard-HSM");
+    env.sc_hsm_tool(&[]).ok().expect("Version").expect("User PIN tries left");
 
     // The device's own issuer is no trust anchor unless asked for.
     tool(&env, &["attest", "1"]).failed().expect("NOT VERIFIED");
