@@ -25,7 +25,8 @@ const P1_SELECT_BY_AID: u8 = 0x04;
 /// A card application behind the APDU layer.
 pub trait Application {
     /// Processes one complete (de-chained) command. Response data goes into `reply` (capacity MAX_RESPONSE_DATA).
-    /// Ok(()) answers 9000 with the reply data; Err(sw) answers sw with NO data (reply is discarded).
+    /// Ok(()) answers 9000 (or the status set with [`Reply::set_final_status`]) after the reply data;
+    /// Err(sw) answers sw with NO data (reply is discarded).
     fn process(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status>;
 }
 
@@ -90,6 +91,8 @@ pub struct ApduLayer {
     pending: [u8; MAX_RESPONSE_DATA],
     pending_start: usize,
     pending_end: usize,
+    /// The status word after the last pending byte ([`Reply::set_final_status`]; 9000 by default).
+    pending_status: Status,
 }
 
 impl ApduLayer {
@@ -102,6 +105,7 @@ impl ApduLayer {
             pending: [0; MAX_RESPONSE_DATA],
             pending_start: 0,
             pending_end: 0,
+            pending_status: Status::Success,
         }
     }
 
@@ -172,9 +176,10 @@ impl ApduLayer {
         };
 
         match result {
-            Ok(len) => {
+            Ok((len, sw)) => {
                 self.pending_start = 0;
                 self.pending_end = len;
+                self.pending_status = sw;
                 self.send_pending(ne, out)
             }
             Err(sw) => write_status(out, 0, sw),
@@ -206,8 +211,9 @@ impl ApduLayer {
         self.pending_start = end;
         let left = remaining.saturating_sub(n);
         let sw = if left == 0 {
+            let sw = self.pending_status;
             self.drop_pending();
-            Status::Success
+            sw
         } else {
             // ISO 7816-4 §5.1.3: SW2 = number of bytes still available, 00 for 256 or more.
             Status::MoreAvailable(u8::try_from(left).unwrap_or(0))
@@ -242,6 +248,7 @@ impl ApduLayer {
         }
         self.pending_start = 0;
         self.pending_end = 0;
+        self.pending_status = Status::Success;
     }
 }
 
@@ -251,13 +258,13 @@ impl Default for ApduLayer {
     }
 }
 
-/// Runs the application with `buf` as reply buffer; the response length on success. On error the
-/// partial reply is zeroed, since it is discarded.
-fn run<A: Application>(app: &mut A, cmd: &CommandView<'_>, buf: &mut [u8]) -> Result<usize, Status> {
+/// Runs the application with `buf` as reply buffer; the response length and its final status word
+/// on success. On error the partial reply is zeroed, since it is discarded.
+fn run<A: Application>(app: &mut A, cmd: &CommandView<'_>, buf: &mut [u8]) -> Result<(usize, Status), Status> {
     let mut reply = Reply::new(buf);
     let result = app.process(cmd, &mut reply);
     match result {
-        Ok(()) => Ok(reply.len()),
+        Ok(()) => Ok((reply.len(), reply.final_status())),
         Err(sw) => {
             reply.as_mut_slice().fill(0);
             Err(sw)

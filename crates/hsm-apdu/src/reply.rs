@@ -7,6 +7,8 @@ use crate::Status;
 pub struct Reply<'a> {
     buf: &'a mut [u8],
     len: usize,
+    /// The status word sent after the last byte of a successful response (9000 unless set).
+    status: Status,
 }
 
 /// The reply buffer cannot take more data; becomes 6400 at the status-word boundary.
@@ -22,7 +24,23 @@ impl From<Full> for Status {
 impl<'a> Reply<'a> {
     /// An empty reply over `buf`.
     pub fn new(buf: &'a mut [u8]) -> Self {
-        Reply { buf, len: 0 }
+        Reply {
+            buf,
+            len: 0,
+            status: Status::Success,
+        }
+    }
+
+    /// Makes a successful response end with `sw` instead of 9000, the data still sent: for the
+    /// few commands whose success carries information in SW2 (PUK AUTH P1=02 answers `90 01`
+    /// for an authenticated key). Only `90xx` and `62xx`/`63xx` warnings make sense here.
+    pub fn set_final_status(&mut self, sw: Status) {
+        self.status = sw;
+    }
+
+    /// The status word a successful response ends with.
+    pub fn final_status(&self) -> Status {
+        self.status
     }
 
     /// Appends `data`, or fails without writing anything when it does not fit.

@@ -232,8 +232,11 @@ impl core::fmt::Display for CvcError {
     }
 }
 
-/// One BER-TLV object at the start of `data`: `(tag, value, whole object, rest)`.
-fn split_tlv(data: &[u8]) -> Result<(u16, &[u8], &[u8], &[u8]), CvcError> {
+/// A BER-TLV object split off the front of some data: `(tag, value, whole object, rest)`.
+type Split<'a> = (u16, &'a [u8], &'a [u8], &'a [u8]);
+
+/// One BER-TLV object at the start of `data`.
+fn split_tlv(data: &[u8]) -> Result<Split<'_>, CvcError> {
     let mut it = hsm_apdu::tlv::Reader::new(data);
     let tlv = it.next().ok_or(CvcError::Format)?.map_err(|_| CvcError::Format)?;
     // The value is a sub-slice of `data`: its end is where the object ends.
@@ -423,7 +426,25 @@ impl<'a> PublicKeyRef<'a> {
     /// As [`PublicKeyRef::verify`] for a message already hashed with the OID's hash.
     pub fn verify_digest(&self, domain: Option<Curve>, hash: &[u8], signature: &[u8]) -> Result<(), CvcError> {
         let alg = self.algorithm().ok_or(CvcError::Format)?;
-        if hash.len() != alg.hash().output_len() {
+        self.verify_with_hash(domain, alg.hash(), hash, signature)
+    }
+
+    /// As [`PublicKeyRef::verify_digest`], with the hash `md` instead of the OID's (the OID still
+    /// picks ECDSA, PKCS#1 v1.5 or PSS). PKA's EXTERNAL AUTHENTICATE signs SHA-256 whatever the
+    /// key's OID (upstream `cmd_external_authenticate.c`).
+    pub fn verify_with_hash(
+        &self,
+        domain: Option<Curve>,
+        md: Md,
+        hash: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CvcError> {
+        let alg = match self.algorithm().ok_or(CvcError::Format)? {
+            Algorithm::Ecdsa(_) => Algorithm::Ecdsa(md),
+            Algorithm::RsaPkcs1v15(_) => Algorithm::RsaPkcs1v15(md),
+            Algorithm::RsaPss(_) => Algorithm::RsaPss(md),
+        };
+        if hash.len() != md.output_len() {
             return Err(CvcError::Format);
         }
         match alg {
@@ -486,7 +507,7 @@ fn raw_signature(sig: &[u8], n: usize) -> Option<Vec<u8>> {
     if sig.len() == 2 * n {
         return Some(sig.to_vec());
     }
-    if sig.is_empty() || sig.len() % 2 != 0 || sig.len() > 2 * n {
+    if sig.is_empty() || !sig.len().is_multiple_of(2) || sig.len() > 2 * n {
         return None;
     }
     let (r, s) = sig.split_at(sig.len() / 2);

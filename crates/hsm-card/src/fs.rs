@@ -207,6 +207,9 @@ impl<P: Platform> App<P> {
             _ if matches!(f, fid::DEVICE_PRKD | fid::DEVICE_REQUEST | fid::C_DEVAUT) => {
                 return Err(Status::SecurityStatusNotSatisfied);
             }
+            // CA certificates of the trust store: only PSO VERIFY CERTIFICATE stores them, after
+            // checking their signature (`pso.rs`); written directly they would be trusted unchecked.
+            _ if f >> 8 == u16::from(crate::pso::CA_PREFIX) => return Err(Status::SecurityStatusNotSatisfied),
             Class::TokenInfo | Class::ProtectedData | Class::Public => {}
         }
         let mut offset = 0usize;

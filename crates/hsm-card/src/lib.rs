@@ -31,9 +31,12 @@ mod init;
 mod keycache;
 mod keygen;
 mod keys;
+mod mse;
 mod ops;
 mod pin;
+mod pka;
 mod platform;
+mod pso;
 mod rescue;
 mod secrets;
 mod symkey;
@@ -87,6 +90,13 @@ pub(crate) struct Session {
     pub hd: Option<hd::Node>,
     /// Parsed private keys of this session (`keycache.rs`).
     pub key_cache: keycache::KeyCache,
+    /// MSE SET AT chose id-CA-ECDH-AES-CBC-CMAC-128 (`mse.rs`): the protocol of the next GENERAL
+    /// AUTHENTICATE (secure messaging).
+    pub sm_ca_selected: bool,
+    /// The issuer MSE SET DST selected for PSO VERIFY CERTIFICATE: its CHR (`pso.rs`).
+    pub pso_issuer: Option<Vec<u8>>,
+    /// Public key authentication: selected PUK, statuses, challenge (`pka.rs`).
+    pub pka: pka::PkaSession,
 }
 
 impl Session {
@@ -101,6 +111,7 @@ impl Session {
         self.lock_agreement = None;
         self.hd = None;
         self.key_cache.clear();
+        self.pka = pka::PkaSession::default();
     }
 }
 
@@ -197,6 +208,23 @@ impl<P: Platform> Card<P> {
         (self.app.session.key_cache.len(), self.app.session.key_cache.bytes())
     }
 
+    /// Test probe: the session's authentication and security-environment state, to check that a
+    /// refused command changed none of it.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn security_state(&self) -> SecurityState {
+        let s = &self.app.session;
+        SecurityState {
+            user_verified: s.user_verified,
+            so_verified: s.so_verified,
+            user_authenticated: s.user_authenticated,
+            sm_ca_selected: s.sm_ca_selected,
+            pso_issuer: s.pso_issuer.clone(),
+            puk_selected: s.pka.selected,
+            puk_statuses: s.pka.statuses,
+            challenge: s.pka.challenge.clone(),
+        }
+    }
+
     /// The platform, for the transport (flushing flash, for example).
     pub fn platform_mut(&mut self) -> &mut P {
         &mut self.app.platform
@@ -226,6 +254,26 @@ impl<P: Platform> Card<P> {
     pub fn into_platform(self) -> P {
         self.app.platform
     }
+}
+
+/// What [`Card::security_state`] reports (tests only).
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityState {
+    pub user_verified: bool,
+    pub so_verified: bool,
+    /// What key use and writes require (PIN, or PKA when enabled).
+    pub user_authenticated: bool,
+    /// MSE SET AT with the secure-messaging OID.
+    pub sm_ca_selected: bool,
+    /// The CHR MSE SET DST selected for PSO.
+    pub pso_issuer: Option<Vec<u8>>,
+    /// The PUK slot MSE SET AT selected.
+    pub puk_selected: Option<u8>,
+    /// Bit i: PUK i authenticated in this session.
+    pub puk_statuses: u8,
+    /// The pending PKA challenge.
+    pub challenge: Option<Vec<u8>>,
 }
 
 /// Maps a store error to the status word the card answers.
@@ -310,7 +358,15 @@ impl<P: Platform> App<P> {
         }
         let n = cmd.ne.min(reply.remaining());
         let buf = reply.reserve(n)?;
-        self.random(buf)
+        self.random(buf)?;
+        // The challenge PKA's EXTERNAL AUTHENTICATE answers (`pka.rs`); as upstream, only what the
+        // host asked for (Le), whatever the buffer held.
+        let challenge = reply
+            .as_slice()
+            .get(reply.len().saturating_sub(n)..)
+            .unwrap_or_default()
+            .to_vec();
+        self.pka_new_challenge(&challenge)
     }
 }
 
@@ -367,6 +423,10 @@ impl<P: Platform> Application for App<P> {
             0x78 => self.cipher_symmetric(cmd, reply),
             0x4A => self.bip_slip(cmd, reply),
             0x64 => self.extras(cmd, reply),
+            0x22 => self.manage_security_environment(cmd),
+            0x2A => self.pso(cmd),
+            0x54 => self.puk_auth(cmd, reply),
+            0x82 => self.external_authenticate(cmd),
             _ => Err(Status::InstructionNotSupported),
         }
     }

@@ -188,7 +188,11 @@ impl<P: Platform> App<P> {
         match pin {
             PinRef::User => {
                 self.session.user_verified = true;
-                self.session.user_authenticated = true;
+                // With PKA enabled only PKA authenticates the user; the PIN brings the MKEK
+                // (upstream `check_pin`; `pka.rs`).
+                if !self.pka_enabled() {
+                    self.session.user_authenticated = true;
+                }
             }
             PinRef::So => self.session.so_verified = true,
         }
@@ -202,7 +206,10 @@ impl<P: Platform> App<P> {
         match pin {
             PinRef::User => {
                 self.session.user_verified = false;
-                self.session.user_authenticated = false;
+                // A PKA login is not the PIN's to end.
+                if !self.pka_enabled() {
+                    self.session.user_authenticated = false;
+                }
             }
             PinRef::So => self.session.so_verified = false,
         }

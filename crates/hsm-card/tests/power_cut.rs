@@ -1363,3 +1363,66 @@ fn secure_lock_enable_during_gc() {
 fn secure_lock_disable() {
     secure_lock_disable_on(Gc::No);
 }
+
+// ---------------------------------------------------------------------------------------------
+// PKA
+
+/// A PUK registration request's content (`67` value): a P-256 key of the `p256` crate, CHR
+/// `PUKCUT00001`, outer signature by another key.
+fn puk_request() -> Vec<u8> {
+    use p256::ecdsa::signature::Signer;
+    let owner = p256::ecdsa::SigningKey::from_slice(&[0x45; 32]).unwrap();
+    let device = p256::ecdsa::SigningKey::from_slice(&[0x46; 32]).unwrap();
+    let sign = |k: &p256::ecdsa::SigningKey, m: &[u8]| {
+        let s: p256::ecdsa::Signature = k.sign(m);
+        s.to_bytes().to_vec()
+    };
+    let q: [u8; 65] = owner.verifying_key().to_sec1_point(false).as_bytes().try_into().unwrap();
+    let body = hsm_card::cvc::body(b"UTCA00001", &hsm_card::cvc::p256_public_key(&q), b"PUKCUT00001", false);
+    let inner = hsm_card::cvc::certificate(&body, &sign(&owner, &body));
+    let tbs = hsm_card::cvc::authenticated_tbs(&inner, b"ESOTHER00001");
+    let mut content = tbs.clone();
+    put(&mut content, 0x5F37, &sign(&device, &tbs));
+    content
+}
+
+/// PUK AUTH registration (PUK file, then EF 10C0's count): the PUK registered and counted, or
+/// not registered and not counted; never a slot used up without a key. (No garbage-collection
+/// variant: wearing the store takes writes that need user authentication, which with PKA on the
+/// PIN alone does not give.)
+fn register_puk_on(gc: Gc) {
+    // With PKA on, the PIN alone cannot make [`device`]'s key: a device with PKA 1 of 2 only.
+    let power = Power::new();
+    let image = power_off(fresh_on(RamPlatform::with_power(SEED, &power), "93020201"));
+    let request = puk_request();
+    run(
+        gc,
+        &Case {
+            name: "PUK AUTH register",
+            before: &image,
+            prepare: &log_in,
+            command: &|c| txb(c, &apdu(0x80, 0x54, 0x00, 0x00, &request)).1,
+            answer: 0x9000,
+            check: &|c| {
+                let status = txb(c, &h("8054000000"));
+                match txb(c, &h("8054020000")) {
+                    (_, 0x6A88) => {
+                        assert_eq!(status, (vec![2, 2, 1, 0], 0x9000));
+                        Found::Old
+                    }
+                    (chr, 0x9000) => {
+                        assert_eq!(chr, b"PUKCUT00001");
+                        assert_eq!(status, (vec![2, 1, 1, 0], 0x9000));
+                        Found::New
+                    }
+                    (_, sw) => panic!("PUK AUTH P1=02: {sw:04X}"),
+                }
+            },
+        },
+    );
+}
+
+#[test]
+fn register_puk() {
+    register_puk_on(Gc::No);
+}
