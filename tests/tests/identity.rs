@@ -181,7 +181,10 @@ fn out_of_the_box_chain_serves_opensc() {
         &device_chr[..11],
         "the unique part of the device name"
     );
-    env.sc_hsm_tool(&[]).ok().expect("Version").expect("User PIN tries left");
+    env.sc_hsm_tool(&[])
+        .ok()
+        .expect("Version")
+        .expect("User PIN tries left");
 
     // The device's own issuer is no trust anchor unless asked for.
     tool(&env, &["attest", "1"]).failed().expect("NOT VERIFIED");
@@ -354,8 +357,15 @@ fn public_key_registered_from_another_card() {
     env.keypairgen_on(1, "EC:prime256v1", "01", "puk");
     let export = |name: &str| {
         let file = env.dir().join(name);
-        env.sc_hsm_tool(&["--reader", "1", "--export-for-pub-key-auth", &path_str(&file), "-i", "1"])
-            .ok();
+        env.sc_hsm_tool(&[
+            "--reader",
+            "1",
+            "--export-for-pub-key-auth",
+            &path_str(&file),
+            "-i",
+            "1",
+        ])
+        .ok();
         assert!(Path::new(&file).exists());
         path_str(&file)
     };
