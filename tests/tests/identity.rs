@@ -389,3 +389,71 @@ fn public_key_registered_from_another_card() {
         .expect("Missing public keys:       1")
         .expect("Required pubkeys for auth: 1");
 }
+
+/// A CA whose key is an EC key on another HSM (card 1): `ca init --hsm-reader`, `ca issue` signing
+/// there; the device certificate checked by OpenSSL with that key's public key as OpenSC reads it.
+#[test]
+fn ca_key_on_another_hsm() {
+    let Some(env) = Env::with_cards(2) else { return };
+    env.set_card_args(0, &["--auto-confirm"]);
+    env.restart_card(0);
+    env.initialize_reader(0, &[]);
+    env.initialize_reader(1, &[]);
+    env.keypairgen_on(0, "EC:prime256v1", "01", "attested");
+    // The first key of card 1: key reference 1.
+    env.keypairgen_on(1, "EC:prime256v1", "0a", "device-ca");
+    let pin = path_str(&env.write_file("pin.txt", hsm_e2e::USER_PIN.as_bytes()));
+    let ca = path_str(&env.dir().join("hsm-ca"));
+    let (device, hsm) = (Env::reader_name(0), Env::reader_name(1));
+    env.run(
+        TOOL,
+        &[
+            "--pin-file",
+            &pin,
+            "ca",
+            "init",
+            "--out",
+            &ca,
+            "--name",
+            "UTHSMCA00001",
+            "--hsm-reader",
+            &hsm,
+            "--key-id",
+            "1",
+        ],
+    )
+    .ok()
+    .expect("UTHSMCA00001");
+    assert!(!env.dir().join("hsm-ca").join("ca-key.pem").exists(), "no key file");
+    env.run(
+        TOOL,
+        &["--reader", &device, "--pin-file", &pin, "ca", "issue", "--ca", &ca],
+    )
+    .ok();
+
+    let certs = split(&read(&env, 0x2F02));
+    assert_eq!(certs.len(), 2);
+    let ca_key = path_str(&env.public_key_pem_on(1, "0a"));
+    let body = object(0x7F4E, find(&certs[0], &[0x7F21, 0x7F4E]));
+    assert!(openssl_verifies(
+        &env,
+        "hsm-devcert",
+        &ca_key,
+        &body,
+        find(&certs[0], &[0x7F21, 0x5F37])
+    ));
+    let ca_body = object(0x7F4E, find(&certs[1], &[0x7F21, 0x7F4E]));
+    assert!(openssl_verifies(
+        &env,
+        "hsm-cacert",
+        &ca_key,
+        &ca_body,
+        find(&certs[1], &[0x7F21, 0x5F37])
+    ));
+
+    let cert = path_str(&env.dir().join("hsm-ca").join("ca-cert.cvcert"));
+    tool(&env, &["attest", "1", "--ca", &cert])
+        .ok()
+        .expect("VERIFIED")
+        .expect("UTHSMCA00001");
+}

@@ -313,7 +313,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Cmd::Hd(cmd) => run_hd(g.reader.as_deref(), need_pin(pin, "hd")?, cmd),
-        Cmd::Ca(cmd) => crate::commands::ca::run(cmd, g.reader.as_deref()),
+        Cmd::Ca(cmd) => crate::commands::ca::run(cmd, g.reader.as_deref(), pin),
         Cmd::Attest(a) => crate::commands::attest::run(a, g.reader.as_deref()),
     }
 }
