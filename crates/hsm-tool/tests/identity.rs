@@ -156,6 +156,13 @@ fn ca_issue_writes_the_chain_and_attest_verifies_it() {
     // device's own issuer any more (the chain now ends at the CA, which is no anchor without --ca).
     let report = attest::attest(&mut c, 1, &[anchor(&loaded.cert)], false).unwrap();
     assert!(report.verified(), "{}", report.text());
+    let from_dir = attest::read_anchor(&ca_dir).unwrap();
+    assert_eq!(from_dir.cert, loaded.cert, "a CA directory stands for its certificate");
+    let hex_file = dir.path().join("ca.hex");
+    std::fs::write(&hex_file, hex::encode(&loaded.cert)).unwrap();
+    assert_eq!(attest::read_anchor(&hex_file).unwrap().cert, loaded.cert);
+    std::fs::write(&hex_file, "not a certificate").unwrap();
+    assert!(attest::read_anchor(&hex_file).is_err());
     assert_eq!(report.anchor.as_deref(), Some("UTOPERCA00001"));
     let other = ca::init(&dir.path().join("other"), "UTOPERCA00001").unwrap();
     let report = attest::attest(&mut c, 1, &[anchor(&other.cert)], false).unwrap();

@@ -31,8 +31,8 @@ pub struct AttestArgs {
     /// The key's id (1-255), as `pkcs15-tool -D` or LIST KEYS shows it
     #[arg(value_name = "KEYID", value_parser = clap::value_parser!(u8).range(1..))]
     pub key_id: u8,
-    /// A trust anchor: a CV certificate file (binary, as `ca init` writes it, or hex); may be given
-    /// more than once [default: the built-in upstream roots]
+    /// A trust anchor: a CV certificate file (binary, as `ca init` writes it, or hex) or a `ca init`
+    /// directory; may be given more than once [default: the built-in upstream roots]
     #[arg(long, value_name = "CERTFILE")]
     pub ca: Vec<PathBuf>,
     /// Also trust the self-signed issuer at the end of the device's own chain (out of the box the
@@ -176,8 +176,16 @@ pub struct Anchor {
     pub source: String,
 }
 
-/// Reads an anchor file: a binary CV certificate, or its hex.
+/// Reads an anchor file: a binary CV certificate, or its hex; a `ca init` directory stands for its
+/// certificate.
 pub fn read_anchor(path: &std::path::Path) -> Result<Anchor, Error> {
+    let file;
+    let path = if path.is_dir() {
+        file = path.join(crate::commands::ca::CERT_FILE);
+        file.as_path()
+    } else {
+        path
+    };
     let raw = std::fs::read(path).map_err(|e| Error::Input(format!("cannot read {}: {e}", path.display())))?;
     let cert = if raw.starts_with(&[0x7F, 0x21]) {
         raw
