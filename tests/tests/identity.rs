@@ -345,7 +345,6 @@ fn self_hosted_ca_issues_the_chain_and_attest_verifies_it() {
 /// should. Once one device CA certifies both devices, A knows the CA from its own chain and
 /// registration works.
 #[test]
-#[ignore = "needs PKA registration without a PIN session: sc-hsm-tool sends PUK AUTH 80 54 00 00 right after SELECT, MSE and PSO, and wip-pka answers 6982"]
 fn public_key_registered_from_another_card() {
     let Some(env) = Env::with_cards(2) else { return };
     for card in 0..2 {

@@ -17,8 +17,13 @@
 //! correct user PIN opens the PIN session (the MKEK, so keys can be decrypted) but no longer
 //! authenticates the user, and a wrong one does not end a PKA login; "user authenticated" — what
 //! key use, key generation and import, writes, deletes and protected reads require — comes from
-//! PKA alone. Using a key therefore takes both: `m` PUKs and the PIN. Registering a PUK needs a
-//! PIN or SO-PIN session, as upstream (OpenSC's `sc-hsm-tool --register-public-key` logs in first).
+//! PKA alone. Using a key therefore takes both: `m` PUKs and the PIN.
+//!
+//! Registering a PUK into a free slot (P1=00) takes a PIN or SO-PIN session (upstream), or else a
+//! request whose outer signature verifies with a device certificate of the trust store: OpenSC's
+//! `sc-hsm-tool --register-public-key` never logs in; it sends MSE SET DST + PSO VERIFY for the
+//! exporting device's issuer and certificate, MSE SET DST with the request's outer CAR, then
+//! `80 54 00 00` with the `67` content, as pypicohsm does. Replacing (P1=01) always takes a session.
 //!
 //! Deliberate difference from upstream (docs/card.md): a registration's signatures are verified.
 //! The inner self-signature (proof of possession of the key) always; the outer signature (the
@@ -156,7 +161,8 @@ impl<P: Platform> App<P> {
             if !matches!(cmd.p1, 0x00 | 0x01) {
                 return Err(Status::IncorrectP1P2);
             }
-            if !self.session.user_verified && !self.session.so_verified {
+            let pin_session = self.session.user_verified || self.session.so_verified;
+            if !pin_session && cmd.p1 != 0x00 {
                 return Err(Status::SecurityStatusNotSatisfied);
             }
             let slot = if cmd.p1 == 0x00 {
@@ -180,7 +186,12 @@ impl<P: Platform> App<P> {
                 }
                 cmd.p2
             };
-            let content = self.checked_registration(cmd.data)?;
+            let (content, attested) = self.checked_registration(cmd.data)?;
+            // Without a PIN or SO-PIN session (sc-hsm-tool registers without logging in) only a
+            // key whose generating device the trust store vouches for is taken.
+            if !pin_session && !attested {
+                return Err(Status::SecurityStatusNotSatisfied);
+            }
             self.write_file(PUK_FILE + u16::from(slot), &content)?;
             // A replaced key has not authenticated in this session.
             self.session.pka.statuses &= !(1 << slot);
@@ -213,8 +224,9 @@ impl<P: Platform> App<P> {
         Ok(())
     }
 
-    /// Parses and verifies registration data (module docs); the `67` content to store.
-    fn checked_registration(&mut self, data: &[u8]) -> Result<Vec<u8>, Status> {
+    /// Parses and verifies registration data (module docs); the `67` content to store, and
+    /// whether the outer signature was verified with a device certificate of the trust store.
+    fn checked_registration(&mut self, data: &[u8]) -> Result<(Vec<u8>, bool), Status> {
         let malformed = |_| Status::DataInvalid;
         // sc-hsm-tool's export file: one `30` object around the request and certificates.
         let mut body = data;
@@ -244,6 +256,7 @@ impl<P: Platform> App<P> {
         let store = self.trust_store()?;
         let lookup = |chr: &[u8]| certs.iter().find(|c| c.chr == chr).copied().or_else(|| store.find(chr));
         let signer = lookup(request.outer_car);
+        let attested = store.find(request.outer_car).is_some_and(|t| Some(t) == signer);
         let signer_domain = match &signer {
             Some(s) => cvc::inherited_domain(s, lookup).map_err(CvcError::status)?,
             None => None,
@@ -272,7 +285,7 @@ impl<P: Platform> App<P> {
                 current = issuer;
             }
         }
-        Ok(request.content.to_vec())
+        Ok((request.content.to_vec(), attested))
     }
 
     /// EXTERNAL AUTHENTICATE (00 82 00 00).

@@ -740,3 +740,49 @@ fn update_binary_apdu(f: u16, content: &[u8]) -> Vec<u8> {
     put(&mut body, 0x53, content);
     apdu(0x00, 0xD7, (f >> 8) as u8, f as u8, &body)
 }
+
+/// What `sc-hsm-tool --register-public-key` sends (traced from OpenSC 0.23 against this card):
+/// MSE SET DST + PSO VERIFY for the device issuer and the device certificate of the export file,
+/// MSE SET DST with the request's outer CAR, then `80 54 00 00` with the `67` content, and no
+/// VERIFY. Taken without a PIN session because the trust store vouches for the generating device.
+#[test]
+fn registration_without_a_pin_needs_an_attested_device() {
+    let root = SigningKey::from_slice(&[0x71; 32]).unwrap();
+    let root_body = body(b"ROOTCAEC00001", &ec_key(&root, false), b"ROOTCAEC00001", true);
+    let root_cert = cert(&root_body, &ec_sign(&root, &root_body));
+    let dica = SigningKey::from_slice(&[0x72; 32]).unwrap();
+    let dica_body = body(b"ROOTCAEC00001", &ec_key(&dica, false), b"DICA000000001", true);
+    let dica_cert = cert(&dica_body, &ec_sign(&root, &dica_body));
+    let devb = SigningKey::from_slice(&[0x73; 32]).unwrap();
+    let devb_body = body(b"DICA000000001", &ec_key(&devb, false), b"ESDEVICEB0001", true);
+    let devb_cert = cert(&devb_body, &ec_sign(&dica, &devb_body));
+
+    let mut c = pka_card(12, PKA_2_OF_3);
+    add_roots(&mut c, &[&root_cert]);
+    let p = Puk::new(1);
+    // The generating device is unknown: without a session, 6982.
+    refused_all(
+        &mut c,
+        &apdu(0x80, 0x54, 0, 0, &p.content(&devb, b"ESDEVICEB0001")),
+        0x6982,
+    );
+    for (car, cert) in [(&b"ROOTCAEC00001"[..], &dica_cert), (b"DICA000000001", &devb_cert)] {
+        assert_eq!(txb(&mut c, &mse_dst(car)).1, 0x9000);
+        assert_eq!(txb(&mut c, &pso(cert)).1, 0x9000);
+    }
+    assert_eq!(txb(&mut c, &mse_dst(b"ESDEVICEB0001")).1, 0x9000);
+    // Signed by another device under devb's name: 6985.
+    let forged = p.content(&dica, b"ESDEVICEB0001");
+    refused_all(&mut c, &apdu(0x80, 0x54, 0, 0, &forged), 0x6985);
+    assert_eq!(
+        register(&mut c, &p.content(&devb, b"ESDEVICEB0001")),
+        (vec![3, 2, 2, 0], 0x9000)
+    );
+    assert!(!c.security_state().user_verified);
+    // Replacing always needs a session.
+    refused_all(
+        &mut c,
+        &apdu(0x80, 0x54, 1, 0, &Puk::new(2).content(&devb, b"ESDEVICEB0001")),
+        0x6982,
+    );
+}

@@ -1377,7 +1377,12 @@ fn puk_request() -> Vec<u8> {
         let s: p256::ecdsa::Signature = k.sign(m);
         s.to_bytes().to_vec()
     };
-    let q: [u8; 65] = owner.verifying_key().to_sec1_point(false).as_bytes().try_into().unwrap();
+    let q: [u8; 65] = owner
+        .verifying_key()
+        .to_sec1_point(false)
+        .as_bytes()
+        .try_into()
+        .unwrap();
     let body = hsm_card::cvc::body(b"UTCA00001", &hsm_card::cvc::p256_public_key(&q), b"PUKCUT00001", false);
     let inner = hsm_card::cvc::certificate(&body, &sign(&owner, &body));
     let tbs = hsm_card::cvc::authenticated_tbs(&inner, b"ESOTHER00001");

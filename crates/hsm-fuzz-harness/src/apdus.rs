@@ -38,7 +38,7 @@ pub const SO_PIN: &[u8] = b"57621880";
 /// Instruction bytes the card implements (plus GET RESPONSE, handled by the APDU layer).
 pub const KNOWN_INS: &[u8] = &[
     0xA4, 0xB0, 0xB1, 0xD7, 0xE4, 0x58, 0x20, 0x24, 0x2C, 0x84, 0x50, 0xC0, 0x46, 0x48, 0x68, 0x62, 0x76, 0x78, 0x52,
-    0x72, 0x74,
+    0x72, 0x74, 0x22, 0x2A, 0x54, 0x82,
 ];
 /// Class bytes worth trying: ISO, proprietary, chained, secure messaging, unsupported.
 pub const KNOWN_CLA: &[u8] = &[0x00, 0x80, 0x10, 0x90, 0x0C, 0x8C, 0xA0, 0x01];
@@ -46,9 +46,11 @@ pub const KNOWN_CLA: &[u8] = &[0x00, 0x80, 0x10, 0x90, 0x0C, 0x8C, 0xA0, 0x01];
 pub const KNOWN_FIDS: &[u16] = &[
     0x2F02, 0x2F03, 0xCC00, 0xC400, 0xCE00, 0x1081, 0xCF01, 0xCD01, 0x3F00, 0x5015, 0x2F00, 0x2F01, 0x1088, 0x100E,
     0x1090, 0xCC01, 0xC401, 0xC801, 0xC901, 0xCE01, 0x6040, 0x5031, 0x0000, 0xFFFF, 0xE010, 0xC701,
+    // Trust store (CAxx, C8xx) and PKA (10C0, 10D0+i).
+    0xCA00, 0xC800, 0x10C0, 0x10D0,
 ];
 /// Tags of the data objects the card parses.
-pub const KNOWN_TAGS: &[u8] = &[0x54, 0x53, 0x80, 0x81, 0x82, 0x91, 0x92, 0x93, 0x97];
+pub const KNOWN_TAGS: &[u8] = &[0x54, 0x53, 0x80, 0x81, 0x82, 0x83, 0x91, 0x92, 0x93, 0x97, 0x42, 0x67];
 
 /// Builds a command APDU with the shortest encoding that carries `data` and `ne`
 /// (`ne == 0`: no Le; extended when `data` is longer than 255 bytes or `ne` above 256).
@@ -154,6 +156,25 @@ pub fn templates() -> Vec<Vec<u8>> {
         build(0x00, 0xE4, 0, 0, &[0xCF, 0x01], 0),
         build(0x00, 0xE4, 0, 0, &[0xCC, 0x00], 0),
         build(0x00, 0xE4, 0, 0, &[], 0),
+        // MSE SET: DST and AT references, the secure-messaging OID (reference §3.21).
+        build(0x00, 0x22, 0x81, 0xB6, &tlv(0x83, b"ESPICOHSMTR00001"), 0),
+        build(0x00, 0x22, 0x81, 0xA4, &tlv(0x83, b"PUKOWNER00001"), 0),
+        build(
+            0x00,
+            0x22,
+            0x41,
+            0xA4,
+            &tlv(0x80, &[0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x03, 0x02, 0x02]),
+            0,
+        ),
+        // PSO VERIFY CERTIFICATE of a CV certificate, with and without its 7F21 header.
+        build(0x00, 0x2A, 0x00, 0xBE, &cv_certificate(), 0),
+        build(0x00, 0x2A, 0x00, 0xBE, &cv_certificate()[4..], 0),
+        // PUK AUTH: status, register (the content of a 67 request), query; EXTERNAL AUTHENTICATE.
+        build(0x80, 0x54, 0x00, 0x00, &[], 256),
+        build(0x80, 0x54, 0x00, 0x00, &puk_request(), 256),
+        build(0x80, 0x54, 0x02, 0x00, &[], 256),
+        build(0x00, 0x82, 0x00, 0x00, &[0x5A; 64], 0),
         // A two-part command chain (CLA bit 10).
         build(0x10, 0xD7, 0xCF, 0x02, &[0x54, 0x02, 0x00, 0x00, 0x53, 0x04], 0),
         build(0x00, 0xD7, 0xCF, 0x02, &[1, 2, 3, 4], 0),
@@ -165,4 +186,28 @@ pub fn templates() -> Vec<Vec<u8>> {
     t.push(read_binary(0x2F02, 0, 65536, true));
     t.push(read_binary(0x2F02, 0x100, 0, false));
     t
+}
+
+/// A structurally valid CV certificate `7F21 { 7F4E { 5F29, 42, 7F49 { 06, 86 }, 5F20 }, 5F37 }`
+/// (signature and point made up), for PSO VERIFY CERTIFICATE.
+pub fn cv_certificate() -> Vec<u8> {
+    let mut point = vec![0x04];
+    point.extend_from_slice(&[0x11; 64]);
+    let mut key = hsm_card::cvc::tlv(0x06, &[0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, 0x02, 0x03]);
+    key.extend_from_slice(&hsm_card::cvc::tlv(0x86, &point));
+    let mut body = hsm_card::cvc::tlv(0x5F29, &[0]);
+    body.extend_from_slice(&hsm_card::cvc::tlv(0x42, b"ESPICOHSMTR00001"));
+    body.extend_from_slice(&hsm_card::cvc::tlv(0x7F49, &key));
+    body.extend_from_slice(&hsm_card::cvc::tlv(0x5F20, b"ESPICOHSMCA00001"));
+    let mut cert = hsm_card::cvc::tlv(0x7F4E, &body);
+    cert.extend_from_slice(&hsm_card::cvc::tlv(0x5F37, &[0x22; 64]));
+    hsm_card::cvc::tlv(0x7F21, &cert)
+}
+
+/// The content of an authenticated request `7F21 ‖ 42 ‖ 5F37` (PUK AUTH registration data).
+pub fn puk_request() -> Vec<u8> {
+    let mut r = cv_certificate();
+    r.extend_from_slice(&hsm_card::cvc::tlv(0x42, b"ESPICOHSMTR00001"));
+    r.extend_from_slice(&hsm_card::cvc::tlv(0x5F37, &[0x33; 64]));
+    r
 }
