@@ -96,11 +96,17 @@ impl<P: Platform> App<P> {
     }
 
     /// Whether PKA is enabled (EF 10C0 with `n > 0`); then a PIN alone does not authenticate the
-    /// user. A store that cannot be read counts as enabled (fail closed).
+    /// user. A damaged store that cannot tell whether 10C0 exists counts as PKA off, as a device
+    /// without tag 93: 10C0 is a plain file, so failing closed would protect nothing against
+    /// someone who can write the flash, and would lock a damaged device's keys (the damage is in
+    /// the store's mount report).
     pub(crate) fn pka_enabled(&mut self) -> bool {
         match self.puk_config() {
             Ok(c) => c.is_some_and(|c| c.n > 0),
-            Err(_) => true,
+            Err(_) => {
+                log::error!("EF 10C0 unreadable: PKA taken as off");
+                false
+            }
         }
     }
 
