@@ -132,6 +132,8 @@ struct CardSlot {
     log: PathBuf,
     /// The card is the Pico image in the rp2040js emulator instead of pico-hsm-vcard.
     emulated: Option<&'static EmulatedBoard>,
+    /// More pico-hsm-vcard arguments ([`Env::set_card_args`]).
+    args: Vec<String>,
 }
 
 /// What the emulated Pico needs: node, the harness in `emu/` with its rp2040js, the UF2.
@@ -174,6 +176,7 @@ impl Env {
                 starts: 0,
                 log,
                 emulated: None,
+                args: Vec::new(),
             });
             env.start_card(index);
         }
@@ -199,6 +202,7 @@ impl Env {
             starts: 0,
             log: env.dir.path().join("board0-0.log"),
             emulated: Some(board),
+            args: Vec::new(),
         });
         env.start_card(0);
         Some(env)
@@ -318,6 +322,7 @@ impl Env {
                 None => {
                     let mut c = self.ns_command(vcard_binary());
                     c.arg("--state-dir").arg(&slot.state_dir).arg("--vpcd").arg(&vpcd);
+                    c.args(&slot.args);
                     c
                 }
                 Some(board) => {
@@ -411,6 +416,12 @@ impl Env {
             std::thread::sleep(Duration::from_millis(10));
         };
         (status, fs::read_to_string(log).unwrap_or_default())
+    }
+
+    /// More pico-hsm-vcard arguments for card `index` (e.g. `--auto-confirm`), from its next start
+    /// ([`Env::restart_card`]) on.
+    pub fn set_card_args(&self, index: usize, args: &[&str]) {
+        self.lock_cards()[index].args = args.iter().map(|a| a.to_string()).collect();
     }
 
     /// Kills card `index` with SIGKILL and starts it again on the same state directory.

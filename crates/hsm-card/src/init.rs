@@ -282,16 +282,25 @@ impl<P: Platform> App<P> {
 
     /// Creates the device key, C_DevAut and the device's request (CE00) unless they exist already.
     ///
+    /// C_DevAut gets the out-of-the-box chain `device certificate ‖ device issuer certificate`
+    /// (`identity.rs`). A C_DevAut that is one self-signed certificate (what earlier versions
+    /// wrote) is upgraded to that chain; any other content (a chain uploaded by the rescue applet)
+    /// is kept. Each file is one atomic write, and a power cut between them leaves files this
+    /// function completes on its next run.
+    ///
     /// Unlike upstream no PRKD (C400) is written for the device key: OpenSC would then offer it as a
     /// PKCS#11 private key, and this card never lets user commands use slot 0 (DESIGN §5). Without a
     /// PRKD OpenSC's emulator skips the key, while CC00 stays in LIST KEYS where upstream puts it.
     pub(crate) fn ensure_device_identity(&mut self) -> Result<(), Status> {
         let existing = self.device_key()?;
-        let have_certs = [fid::C_DEVAUT, fid::DEVICE_REQUEST]
-            .iter()
-            .all(|f| self.platform.store().contains(*f));
+        let fresh_key = existing.is_none();
+        let have_request = self.platform.store().contains(fid::DEVICE_REQUEST);
+        let keep_chain = match self.read_file(fid::C_DEVAUT)? {
+            Some(chain) => !crate::identity::is_legacy_self_signed(&chain),
+            None => false,
+        };
         let secret = match existing {
-            Some(_) if have_certs => return Ok(()),
+            Some(_) if have_request && keep_chain => return Ok(()),
             Some(s) => s,
             None => {
                 let (secret, _) = hsm_crypto::ec::p256_generate(self.drbg()?).map_err(|_| Status::ExecutionError)?;
@@ -307,18 +316,19 @@ impl<P: Platform> App<P> {
         };
         let public = hsm_crypto::ec::p256_public(&secret).ok_or(Status::ExecutionError)?;
         let name = device_name(&public);
-        let sign = |msg: &[u8]| hsm_crypto::ec::p256_sign_sha256(&secret, msg).ok_or(Status::ExecutionError);
-
-        let pk = cvc::p256_public_key(&public);
-        let cert_body = cvc::body(&name, &pk, &name, true);
-        let cert = cvc::certificate(&cert_body, &sign(&cert_body)?);
-        let req_body = cvc::body(&name, &pk, &name, false);
-        let inner = cvc::certificate(&req_body, &sign(&req_body)?);
-        let tbs = cvc::authenticated_tbs(&inner, &name);
-        let request = cvc::authenticated_request(&tbs, &sign(&tbs)?);
-
-        self.write_file(fid::DEVICE_REQUEST, &request)?;
-        self.write_file(fid::C_DEVAUT, &cert)
+        if fresh_key || !have_request {
+            let sign = |msg: &[u8]| hsm_crypto::ec::p256_sign_sha256(&secret, msg).ok_or(Status::ExecutionError);
+            let req_body = cvc::body(&name, &cvc::p256_public_key(&public), &name, false);
+            let inner = cvc::certificate(&req_body, &sign(&req_body)?);
+            let tbs = cvc::authenticated_tbs(&inner, &name);
+            let request = cvc::authenticated_request(&tbs, &sign(&tbs)?);
+            self.write_file(fid::DEVICE_REQUEST, &request)?;
+        }
+        if fresh_key || !keep_chain {
+            let chain = self.default_chain(&public, &name)?;
+            self.write_file(fid::C_DEVAUT, &chain)?;
+        }
+        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@ mod extras;
 pub mod files;
 mod fs;
 mod hd;
+mod identity;
 mod init;
 mod keycache;
 mod keygen;

@@ -6,7 +6,8 @@
 //!   (`HKDF(kpin, "pin/wrap")`; `MKEK = PIN share ⊕ device share`, `extras.rs`).
 //! * The MKEK (32 random bytes per initialization) seals key material:
 //!   `HKDF(kbase ‖ MKEK, "key")`. Objects that must be usable without a PIN (the device key) are
-//!   sealed under `HKDF(kbase, "device")`.
+//!   sealed under `HKDF(kbase, "device")`. The device issuer's key, which certifies the device key
+//!   in C_DevAut out of the box, is `HKDF(kbase, "device-issuer/v1" ‖ counter)` (`identity.rs`).
 //! * Every sealed object is `01 ‖ nonce(12) ‖ ChaCha20-Poly1305(ciphertext ‖ tag)` with the file id
 //!   and the serial hash as associated data, so a record cannot be moved to another file or device.
 //!   A record may bind more associated data kept in the clear beside it ([`DeviceKeys::seal_bound`]:
@@ -73,6 +74,16 @@ impl DeviceKeys {
     /// The key sealing objects under the device root only.
     pub fn device_sealing_key(&self) -> Key32 {
         self.derive_key(&self.kbase[..], b"device")
+    }
+
+    /// Candidate `counter` for the private scalar of the device issuer (`identity.rs`):
+    /// `HKDF(kbase, "device-issuer/v1" ‖ counter)`. Derived, never stored.
+    pub fn issuer_seed(&self, counter: u8) -> Key32 {
+        let mut info = *b"device-issuer/v1\0";
+        if let Some(last) = info.last_mut() {
+            *last = counter;
+        }
+        self.derive_key(&self.kbase[..], &info)
     }
 
     /// Associated data of a record of file `fid`: the FID, the serial hash, then `bound`.

@@ -608,9 +608,13 @@ fn hsm_card_sm_oid() -> [u8; 10] {
 
 /// Writes C_DevAut = the device's own certificate ‖ `extra` straight into the store (as a vendor
 /// provisioning would), so the test holds the private key of a root the card trusts.
+/// Replaces C_DevAut by the device's own certificate followed by `extra`: the device issuer
+/// certificate of the out-of-the-box chain is dropped, so the four trust-store entries leave room
+/// for three.
 fn add_roots(c: &mut TestCard, extra: &[&[u8]]) {
     let (own, _) = read_binary(c, 0x2F02);
-    let mut chain = own;
+    let (device, _) = hsm_card::cvc::Certificate::parse_prefix(&own).unwrap();
+    let mut chain = device.encoded.to_vec();
     for e in extra {
         chain.extend_from_slice(e);
     }

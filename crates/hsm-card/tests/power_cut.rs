@@ -382,7 +382,13 @@ fn initialize_first_time_on(gc: Gc) {
                 assert_eq!((user, so), (0x63C3, 0x63CF), "a half-initialized device");
                 assert_eq!(verify(c, 0x88, SO_PIN), 0x9000);
                 assert_eq!(verify(c, 0x81, PIN), 0x9000);
-                assert_eq!(read_binary(c, 0x2F02).1, 0x9000, "C_DevAut");
+                let (chain, sw) = read_binary(c, 0x2F02);
+                assert_eq!(sw, 0x9000, "C_DevAut");
+                let certs = hsm_apdu::tlv::Reader::new(&chain)
+                    .map(|i| i.unwrap().tag)
+                    .collect::<Vec<_>>();
+                assert_eq!(certs, [0x7F21, 0x7F21], "device certificate ‖ issuer certificate");
+                assert_eq!(read_binary(c, 0xCE00).1, 0x9000, "the device request");
                 Found::New
             },
         },

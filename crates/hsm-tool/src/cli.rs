@@ -185,6 +185,16 @@ enum Cmd {
     /// Hierarchical deterministic keys: BIP32, SLIP-10, SLIP-21 masters on the card (needs the user PIN)
     #[command(subcommand)]
     Hd(HdCmd),
+    /// A self-hosted device CA: create one, issue a device's certificate chain with it
+    #[command(subcommand)]
+    Ca(crate::commands::ca::CaCmd),
+    /// Verify that key KEYID was generated in a device certified by a trusted CA (exit status 1 if not)
+    ///
+    /// Checks the key's request (CExx): its self-signature (proof of possession), the outer
+    /// signature by the device key, and the device's chain (C_DevAut) up to a trust anchor. Each
+    /// step is printed, then the verdict. No PIN needed.
+    #[command(verbatim_doc_comment)]
+    Attest(crate::commands::attest::AttestArgs),
 }
 
 #[derive(Args)]
@@ -634,6 +644,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Cmd::Hd(cmd) => run_hd(g.reader.as_deref(), need_pin(pin, "hd")?, cmd),
+        Cmd::Ca(cmd) => crate::commands::ca::run(cmd, g.reader.as_deref(), pin),
+        Cmd::Attest(a) => crate::commands::attest::run(a, g.reader.as_deref()),
     }
 }
 
