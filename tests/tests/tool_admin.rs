@@ -7,36 +7,11 @@
 
 use std::path::Path;
 
-use hsm_e2e::{Env, Output, SO_PIN, USER_PIN, path_str};
+use hsm_e2e::{Env, Output, SO_PIN, path_str};
 use serde_json::Value;
 
-const TOOL: &str = env!("CARGO_BIN_EXE_e2e-hsm-tool");
-
-fn tool(env: &Env, args: &[&str]) -> Output {
-    env.run(TOOL, args)
-}
-
-/// `pico-hsm-tool --pin-file PIN ARGS`.
-fn tool_pin(env: &Env, args: &[&str]) -> Output {
-    let pin = path_str(&env.write_file("pin.txt", format!("{USER_PIN}\n").as_bytes()));
-    let mut full = vec!["--pin-file", pin.as_str()];
-    full.extend_from_slice(args);
-    tool(env, &full)
-}
-
-#[track_caller]
-fn json(out: Output) -> Value {
-    let out = out.ok();
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
-}
-
-/// The exit status is 1 (an error, not a bad command line) and the message names `needle`.
-#[track_caller]
-fn refused(out: Output, needle: &str) -> Output {
-    let out = out.failed().expect(needle);
-    assert_eq!(out.status.and_then(|s| s.code()), Some(1), "{out}");
-    out
-}
+mod common_tool;
+use common_tool::{json, refused, tool, tool_pin};
 
 /// The user keys (slot 0, the device key, left out) with their labels.
 fn key_slots(env: &Env) -> Vec<(u64, Option<String>)> {

@@ -5,34 +5,10 @@
 //! the key made then signs verifiably (openssl). Wrong keys, unknown CHRs, forged requests and full
 //! slots are refused with a clear message and nothing changed.
 
-use hsm_e2e::{Env, Output, SO_PIN, USER_PIN, path_str};
-use serde_json::Value;
+use hsm_e2e::{Env, SO_PIN, USER_PIN, path_str};
 
-const TOOL: &str = env!("CARGO_BIN_EXE_e2e-hsm-tool");
-
-fn tool(env: &Env, args: &[&str]) -> Output {
-    env.run(TOOL, args)
-}
-
-fn tool_pin(env: &Env, args: &[&str]) -> Output {
-    let pin = path_str(&env.write_file("pin.txt", format!("{USER_PIN}\n").as_bytes()));
-    let mut full = vec!["--pin-file", pin.as_str()];
-    full.extend_from_slice(args);
-    tool(env, &full)
-}
-
-#[track_caller]
-fn json(out: Output) -> Value {
-    let out = out.ok();
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
-}
-
-#[track_caller]
-fn refused(out: Output, needle: &str) -> Output {
-    let out = out.failed().expect(needle);
-    assert_eq!(out.status.and_then(|s| s.code()), Some(1), "{out}");
-    out
-}
+mod common_tool;
+use common_tool::{json, refused, tool, tool_pin};
 
 /// A P-256 key made by openssl, and its request made by the tool under `chr`.
 fn puk(env: &Env, name: &str, chr: &str) -> (String, String) {

@@ -54,7 +54,7 @@ use zeroize::Zeroizing;
 pub use init::{VERSION, device_name};
 pub use keycache::Budget as KeyCacheBudget;
 pub use platform::{EntropyFailure, Mcu, PLATFORM_ROOT_FID, Platform, Reboot, RebootUnsupported};
-pub use rescue::AID as RESCUE_AID;
+pub use rescue::{AID as RESCUE_AID, civil_from_days, days_from_civil};
 use secrets::{DeviceKeys, Key32};
 
 /// The genuine SmartCard-HSM ATR (reference §1), so OpenSC's `sc-hsm` driver binds unchanged.

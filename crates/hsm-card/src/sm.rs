@@ -113,17 +113,6 @@ fn kdf(z: &[u8], nonce: &[u8; NONCE_LEN], counter: u8) -> Result<Zeroizing<[u8; 
     Ok(key)
 }
 
-/// Appends a BER length (short, `81 xx` or `82 xx xx`).
-fn push_len(v: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
-        v.push(len as u8);
-    } else if len < 0x100 {
-        v.extend_from_slice(&[0x81, len as u8]);
-    } else {
-        v.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
-    }
-}
-
 /// One secure-messaging data object of a command: its tag, its bytes as received, its value.
 struct Object<'a> {
     tag: u8,
@@ -392,8 +381,8 @@ fn wrap_inner(channel: &mut Channel, buf: &mut [u8], n: usize, sw: [u8; 2]) -> R
         let iv = channel.iv(&ssc)?;
         let enc = sym::aes(Mode::Cbc, Direction::Encrypt, &channel.k_enc[..], &iv, &[], &plain)
             .map_err(|_| Status::ExecutionError)?;
-        out.push(TAG_CRYPTOGRAM);
-        push_len(&mut out, enc.len() + 1);
+        let mut hdr = [0u8; 7];
+        out.extend_from_slice(tlv::header(u16::from(TAG_CRYPTOGRAM), enc.len() + 1, &mut hdr));
         out.push(PADDING_INDICATOR);
         out.extend_from_slice(&enc);
     }
