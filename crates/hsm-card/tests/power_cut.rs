@@ -1431,3 +1431,84 @@ fn register_puk_on(gc: Gc) {
 fn register_puk() {
     register_puk_on(Gc::No);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Trust store
+
+/// A P-256 CV certificate of `key` under `chr`, issued by `issuer` as `car` (raw `r ‖ s`).
+fn cv_certificate(car: &[u8], key: &p256::ecdsa::SigningKey, chr: &[u8], issuer: &p256::ecdsa::SigningKey) -> Vec<u8> {
+    use p256::ecdsa::signature::Signer;
+    let q: [u8; 65] = key.verifying_key().to_sec1_point(false).as_bytes().try_into().unwrap();
+    let body = hsm_card::cvc::body(car, &hsm_card::cvc::p256_public_key(&q), chr, true);
+    let s: p256::ecdsa::Signature = issuer.sign(&body);
+    hsm_card::cvc::certificate(&body, &s.to_bytes())
+}
+
+/// PSO VERIFY CERTIFICATE stores a certificate in three writes (trust list 10B0, CA00, C800). A cut
+/// leaves it untrusted with nothing to see (old), trusted with its description (new), or trusted
+/// without its description C800 (bare); never a trusted certificate that was not verified, and
+/// never a description or certificate file without the trust entry that vouches for it.
+fn pso_verify_certificate_on(gc: Gc) {
+    let root = p256::ecdsa::SigningKey::from_slice(&[0x51; 32]).unwrap();
+    let dv = p256::ecdsa::SigningKey::from_slice(&[0x52; 32]).unwrap();
+    let root_cert = cv_certificate(b"UTROOTCA00001", &root, b"UTROOTCA00001", &root);
+    let dv_cert = cv_certificate(b"UTROOTCA00001", &dv, b"UTDVCA0000001", &root);
+    // The root joins C_DevAut after the device certificate (its issuer certificate dropped, so that
+    // the four entries of the store leave room).
+    let d = device("", |c| {
+        let (chain, _) = read_binary(c, 0x2F02);
+        let (own, _) = hsm_card::cvc::Certificate::parse_prefix(&chain).unwrap();
+        let mut chain = own.encoded.to_vec();
+        chain.extend_from_slice(&root_cert);
+        c.platform_mut().store().write(0x2F02, &chain).unwrap();
+    });
+    let mse_dst = |chr: &[u8]| {
+        let mut v = Vec::new();
+        put(&mut v, 0x83, chr);
+        apdu(0x00, 0x22, 0x81, 0xB6, &v)
+    };
+    let select_root = |c: &mut PcCard| assert_eq!(txb(c, &mse_dst(b"UTROOTCA00001")).1, 0x9000);
+    run(
+        gc,
+        &Case {
+            name: "PSO VERIFY CERTIFICATE",
+            before: &d.image,
+            prepare: &select_root,
+            command: &|c| txb(c, &apdu(0x00, 0x2A, 0x00, 0xBE, &dv_cert)).1,
+            answer: 0x9000,
+            check: &|c| {
+                others_intact_after_login(c, &d);
+                let trusted = match txb(c, &mse_dst(b"UTDVCA0000001")).1 {
+                    0x9000 => true,
+                    0x6A88 => false,
+                    sw => panic!("MSE SET DST of the DV: {sw:04X}"),
+                };
+                let cert = read_binary(c, 0xCA00);
+                let description = has_file(c, 0xC800);
+                match (trusted, cert.1, description) {
+                    (false, 0x6A82, false) => Found::Old,
+                    (true, 0x9000, true) if cert.0 == dv_cert => Found::New,
+                    (true, 0x9000, false) if cert.0 == dv_cert => Found::Bare,
+                    other => panic!("trust store after a cut: {other:?}"),
+                }
+            },
+        },
+    );
+}
+
+/// [`others_intact`] in a session of its own.
+fn others_intact_after_login(c: &mut PcCard, d: &Device) {
+    log_in(c);
+    others_intact(c, d);
+    assert_eq!(tx(c, SELECT_AID).1, 0x9000);
+}
+
+#[test]
+fn pso_verify_certificate() {
+    pso_verify_certificate_on(Gc::No);
+}
+
+#[test]
+fn pso_verify_certificate_during_gc() {
+    pso_verify_certificate_on(Gc::Main);
+}
