@@ -340,7 +340,8 @@ impl<P: Platform> App<P> {
         let result = self.dispatch(&inner, &mut inner_reply);
         let n = if result.is_ok() { inner_reply.len() } else { 0 };
         let sw = match result {
-            Ok(()) => Status::Success.to_bytes(),
+            // A success other than 9000 (PUK AUTH's 9001) travels in the 99 object as it is.
+            Ok(()) => inner_reply.final_status().to_bytes(),
             Err(sw) => sw.to_bytes(),
         };
         // SELECT of an application started a new session; GENERAL AUTHENTICATE under secure

@@ -7,6 +7,8 @@
 //! SHA-256(device CHR ‖ challenge). CA certificates are signed by the `rsa` and `p256` crates.
 
 mod common;
+#[path = "../../../tests/src/sm_client.rs"]
+mod sm_client;
 
 use common::*;
 use hsm_card::{Platform, SecurityState};
@@ -274,6 +276,17 @@ fn two_of_three_login() {
     assert_eq!(txb(&mut c, &h("8054020000")), (puks[0].chr.clone(), 0x9001));
     assert_eq!(txb(&mut c, &h("8054020100")), (puks[1].chr.clone(), 0x9000));
     assert_eq!(txb(&mut c, &h("8054020200")), (puks[2].chr.clone(), 0x9001));
+    // Under secure messaging the 9001 travels in the protected answer's 99 object.
+    let (chain, _) = read_binary(&mut c, 0x2F02);
+    let point = sm_client::cvc_public_point(&chain).unwrap();
+    assert_eq!(txb(&mut c, &sm_client::mse_set_at()), (vec![], 0x9000));
+    let hs = sm_client::Handshake::new(&[0x3C; 32]);
+    let (answer, sw) = txb(&mut c, &hs.general_authenticate());
+    assert_eq!(sw, 0x9000);
+    let mut sm = hs.finish(&point, &answer).unwrap();
+    let cmd = sm.wrap(0x80, 0x54, 0x02, 0x00, &[], Some(256));
+    let (resp, sw) = txb(&mut c, &cmd);
+    assert_eq!(sm.unwrap(&resp, sw).unwrap(), (puks[0].chr.clone(), 0x9001));
 
     // A reset forgets the login.
     reselect(&mut c);
