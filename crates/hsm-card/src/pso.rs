@@ -13,7 +13,7 @@
 //! public key (EC: X coordinate; RSA: modulus), path = CAxx. Differences from upstream (docs/card.md):
 //! every check happens before anything is written (upstream writes `CAxx` and then answers 6A84
 //! when the store is full); the certificate's CAR must be the selected issuer's CHR (6984); a
-//! certificate already trusted is not stored twice (9000); the index xx is the first where neither
+//! certificate already trusted is not stored twice (9000; only a missing description is written again); the index xx is the first where neither
 //! `CAxx` nor `C8xx` exists, so OpenSC's descriptions of user certificates are never overwritten.
 //!
 //! A `CAxx` file is in the trust store only when PSO stored it: its index and SHA-256 are listed
@@ -152,12 +152,6 @@ impl<P: Platform> App<P> {
         let issuer_domain = store.domain(&issuer).map_err(CvcError::status)?;
         cert.verify(&issuer.public_key, issuer_domain)
             .map_err(CvcError::status)?;
-        if store.contains(cert.encoded) {
-            return Ok(());
-        }
-        if store.len() >= MAX_ENTRIES {
-            return Err(Status::NotEnoughMemory);
-        }
         // The key's identifier for the description: RSA modulus, or the EC point's X.
         let key_bytes = match cert.public_key.algorithm() {
             Some(cvc::Algorithm::RsaPkcs1v15(_) | cvc::Algorithm::RsaPss(_)) => {
@@ -173,6 +167,25 @@ impl<P: Platform> App<P> {
             }
             None => return Err(Status::DataInvalid),
         };
+        if store.contains(cert.encoded) {
+            // Already trusted: nothing to store, but a description lost to a power cut between
+            // `CAxx` and `C8xx` (or deleted) is written again.
+            for i in 0..=LAST_CA {
+                let ca = u16::from_be_bytes([CA_PREFIX, i]);
+                let cd = u16::from_be_bytes([prefix::CD, i]);
+                let s = self.platform.store();
+                if !s.contains(ca) || s.contains(cd) {
+                    continue;
+                }
+                if self.read_file(ca)?.is_some_and(|v| v.as_slice() == cert.encoded) {
+                    self.write_file(cd, &certificate_description(cert.chr, key_bytes, ca))?;
+                }
+            }
+            return Ok(());
+        }
+        if store.len() >= MAX_ENTRIES {
+            return Err(Status::NotEnoughMemory);
+        }
         let index = (0..=LAST_CA)
             .find(|i| {
                 let s = self.platform.store();

@@ -699,6 +699,11 @@ fn pso_verifies_a_chain_and_persists_it() {
     assert_eq!(read_binary(&mut c, 0xC800), (cd(b"DVCAEC0000001", &x, 0xCA00), 0x9000));
     // Again: already trusted, nothing written.
     assert_eq!(unchanged(&mut c, &pso(&dv_cert)).1, 0x9000);
+    // Its description deleted (or lost to a power cut between CA00 and C800): sent again, the
+    // certificate gets it back.
+    assert_eq!(tx(&mut c, "00E4000002C800").1, 0x9000);
+    assert_eq!(txb(&mut c, &pso(&dv_cert)).1, 0x9000);
+    assert_eq!(read_binary(&mut c, 0xC800), (cd(b"DVCAEC0000001", &x, 0xCA00), 0x9000));
 
     assert_eq!(txb(&mut c, &mse_dst(b"DVCAEC0000001")).1, 0x9000);
     assert_eq!(txb(&mut c, &pso(&term_cert)).1, 0x9000);
