@@ -14,7 +14,8 @@
 //! every check happens before anything is written (upstream writes `CAxx` and then answers 6A84
 //! when the store is full); the certificate's CAR must be the selected issuer's CHR (6984); a
 //! certificate already trusted is not stored twice (9000; only a missing description is written
-//! again); the index xx is the first where neither `CAxx` nor `C8xx` exists, so OpenSC's descriptions of user certificates are never overwritten.
+//! again); the index xx is the first where neither `CAxx` nor `C8xx` exists, so OpenSC's
+//! descriptions of user certificates are never overwritten.
 //!
 //! A `CAxx` file is in the trust store only when PSO stored it: its index and SHA-256 are listed
 //! in the internal file [`fid::TRUSTED_CAS`]. OpenSC stores X.509 CA certificates in `CAxx` with
