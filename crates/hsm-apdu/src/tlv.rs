@@ -61,8 +61,9 @@ impl<'a> Iterator for Reader<'a> {
     }
 }
 
-/// Reads one object from the start of `data`; the object and what follows it.
-fn split_object(data: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
+/// Reads one object from the start of `data`; the object and what follows it (`None` when it is
+/// malformed).
+pub fn split_object(data: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
     let (&first, rest) = data.split_first()?;
     let (tag, rest) = if first & 0x1F == 0x1F {
         let (&second, rest) = rest.split_first()?;

@@ -237,12 +237,11 @@ type Split<'a> = (u16, &'a [u8], &'a [u8], &'a [u8]);
 
 /// One BER-TLV object at the start of `data`.
 fn split_tlv(data: &[u8]) -> Result<Split<'_>, CvcError> {
-    let mut it = hsm_apdu::tlv::Reader::new(data);
-    let tlv = it.next().ok_or(CvcError::Format)?.map_err(|_| CvcError::Format)?;
-    // The value is a sub-slice of `data`: its end is where the object ends.
-    let start = (tlv.value.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
-    let end = start.checked_add(tlv.value.len()).ok_or(CvcError::Format)?;
-    let (whole, rest) = data.split_at_checked(end).ok_or(CvcError::Format)?;
+    let (tlv, rest) = hsm_apdu::tlv::split_object(data).ok_or(CvcError::Format)?;
+    // `rest` is the tail of `data`: the object is what comes before it.
+    let whole = data
+        .get(..data.len().saturating_sub(rest.len()))
+        .ok_or(CvcError::Format)?;
     Ok((tlv.tag, tlv.value, whole, rest))
 }
 

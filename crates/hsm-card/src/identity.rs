@@ -19,7 +19,7 @@
 
 use alloc::vec::Vec;
 
-use hsm_apdu::{Status, tlv};
+use hsm_apdu::Status;
 use zeroize::Zeroizing;
 
 use crate::secrets::DeviceKeys;
@@ -54,20 +54,7 @@ fn issuer_secret(keys: &DeviceKeys) -> Result<Zeroizing<[u8; 32]>, Status> {
 /// versions wrote, which INITIALIZE upgrades to the out-of-the-box chain. Anything else (a chain,
 /// a certificate issued by another CA) was uploaded and is kept.
 pub fn is_legacy_self_signed(chain: &[u8]) -> bool {
-    let mut items = tlv::Reader::new(chain);
-    let (Some(Ok(first)), None) = (items.next(), items.next()) else {
-        return false;
-    };
-    if first.tag != 0x7F21 {
-        return false;
-    }
-    let Ok(Some(body)) = tlv::find(first.value, 0x7F4E) else {
-        return false;
-    };
-    matches!(
-        (tlv::find(body, 0x42), tlv::find(body, 0x5F20)),
-        (Ok(Some(car)), Ok(Some(chr))) if car == chr
-    )
+    cvc::Certificate::parse(chain).is_ok_and(|c| c.car == Some(c.chr))
 }
 
 impl<P: Platform> App<P> {
