@@ -1250,3 +1250,33 @@ macro_rules! p11_bench_binary {
         env!("CARGO_BIN_EXE_p11-bench")
     };
 }
+
+/// A card answer: data and status word.
+pub struct Answer {
+    /// Response data, GET RESPONSE continuations included.
+    pub data: Vec<u8>,
+    /// SW1 SW2.
+    pub sw: u16,
+}
+
+/// A PC/SC round trip, with 61xx answered by GET RESPONSE.
+pub fn pcsc_transmit(card: &pcsc::Card, apdu: &[u8]) -> Result<Answer, String> {
+    let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+    let mut data = Vec::new();
+    let mut command = apdu.to_vec();
+    loop {
+        let response = card
+            .transmit(&command, &mut buf)
+            .map_err(|e| format!("transmit failed: {e}"))?;
+        let Some((body, sw)) = response.split_last_chunk::<2>() else {
+            return Err(format!("answer of {} bytes, no status word", response.len()));
+        };
+        data.extend_from_slice(body);
+        let sw = u16::from_be_bytes(*sw);
+        if sw >> 8 == 0x61 {
+            command = vec![0x00, 0xC0, 0x00, 0x00, sw as u8];
+            continue;
+        }
+        return Ok(Answer { data, sw });
+    }
+}

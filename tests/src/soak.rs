@@ -261,34 +261,6 @@ impl Op {
     }
 }
 
-/// A card answer: data and status word.
-struct Answer {
-    data: Vec<u8>,
-    sw: u16,
-}
-
-/// A PC/SC round trip, with 61xx answered by GET RESPONSE.
-fn transmit(card: &pcsc::Card, apdu: &[u8]) -> Result<Answer, String> {
-    let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-    let mut data = Vec::new();
-    let mut command = apdu.to_vec();
-    loop {
-        let response = card
-            .transmit(&command, &mut buf)
-            .map_err(|e| format!("transmit failed: {e}"))?;
-        let Some((body, sw)) = response.split_last_chunk::<2>() else {
-            return Err(format!("answer of {} bytes, no status word", response.len()));
-        };
-        data.extend_from_slice(body);
-        let sw = u16::from_be_bytes(*sw);
-        if sw >> 8 == 0x61 {
-            command = vec![0x00, 0xC0, 0x00, 0x00, sw as u8];
-            continue;
-        }
-        return Ok(Answer { data, sw });
-    }
-}
-
 /// Command APDU with extended lengths: data (case 3/4) and, if `le`, Le = 0000 (the maximum).
 fn apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8], le: bool) -> Vec<u8> {
     let mut v = vec![cla, ins, p1, p2];
@@ -400,7 +372,7 @@ struct Keys {
 /// Setup on one connection: SELECT, VERIFY, the two keys, the shared data object, LIST KEYS.
 fn setup(card: &pcsc::Card, rng: &mut ChaCha8Rng) -> Result<Keys, String> {
     let ok = |what: &str, apdu: &[u8]| -> Result<Vec<u8>, String> {
-        let answer = transmit(card, apdu).map_err(|e| format!("setup {what}: {e}"))?;
+        let answer = crate::pcsc_transmit(card, apdu).map_err(|e| format!("setup {what}: {e}"))?;
         if answer.sw != 0x9000 {
             return Err(format!("setup {what}: {} answered {:04X}", shown(apdu), answer.sw));
         }
@@ -753,7 +725,7 @@ fn run_op(op: Op, card: &pcsc::Card, client: &mut ClientState<'_>, keys: &Keys, 
     let rng = &mut *client.rng;
     // One exchange that must answer 9000: its data.
     let exchange = |apdu: &[u8]| -> Option<Vec<u8>> {
-        match transmit(card, apdu) {
+        match crate::pcsc_transmit(card, apdu) {
             Err(e) => {
                 fail(name, shown(apdu), e);
                 None

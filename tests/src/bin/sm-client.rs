@@ -42,22 +42,7 @@ fn main() -> ExitCode {
 
 /// One PC/SC round trip, 61xx answered by GET RESPONSE.
 fn transmit(card: &pcsc::Card, apdu: &[u8]) -> Result<(Vec<u8>, u16), String> {
-    let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-    let mut data = Vec::new();
-    let mut command = apdu.to_vec();
-    loop {
-        let response = card
-            .transmit(&command, &mut buf)
-            .map_err(|e| format!("transmit: {e}"))?;
-        let (body, sw) = response.split_last_chunk::<2>().ok_or("no status word")?;
-        data.extend_from_slice(body);
-        let sw = u16::from_be_bytes(*sw);
-        if sw >> 8 == 0x61 {
-            command = vec![0x00, 0xC0, 0x00, 0x00, sw as u8];
-            continue;
-        }
-        return Ok((data, sw));
-    }
+    hsm_e2e::pcsc_transmit(card, apdu).map(|a| (a.data, a.sw))
 }
 
 fn expect(what: &str, got: (Vec<u8>, u16), sw: u16) -> Result<Vec<u8>, String> {
