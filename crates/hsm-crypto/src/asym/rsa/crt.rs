@@ -17,56 +17,57 @@
 //! random and unknown to an observer because of the base blinding.
 //!
 //! # Constant time
-//! Every step on secret values runs on `crypto-bigint` with loop counts and allocation sizes that
-//! depend only on the public storage precisions: Montgomery multiplication and squaring, the
-//! fixed-window exponentiation with a constant-time table lookup (`BoxedMontyForm::pow`), the
-//! reduction of `c·A` modulo each prime (Horner's rule on Montgomery digits, as `rsa` does), the
-//! recombination (`concatenating_mul`, `wrapping_add`), the blinding inversion (safegcd,
-//! `BoxedMontyForm::invert`). Variable time only on public or random-and-discarded values: the
-//! public exponent `e` (`pow_bounded_exp` with its bit length) and the rejection sampling of `r`.
+//! Every step on secret values runs on [`monty`](super::monty) with loop counts and memory
+//! accesses that depend only on the word lengths: Montgomery multiplication and squaring, the
+//! fixed-window exponentiation with a constant-time table lookup, the reduction of `c·A` modulo
+//! each prime (Horner's rule on Montgomery digits), the recombination (`mul_plain`, `add_plain`,
+//! `sub_into`). `crypto-bigint` draws `r` and inverts it (safegcd, constant time). Variable time
+//! only on public or random-and-discarded values: the public exponent `e` (square-and-multiply
+//! over its bits) and the rejection sampling of `r`.
 //!
 //! # Zeroization
-//! Exponents, the CRT coefficient and the blinding pair are zeroized when dropped. The Montgomery
-//! parameters of `p` and `q` sit in `crypto-bigint`'s reference-counted `BoxedMontyParams`, which
-//! offer no way to wipe them: they are freed without zeroization, as they are inside `rsa` (whose
-//! private operation makes and frees two such copies per call; here they are made once per key).
+//! Exponents, the CRT coefficient, the Montgomery parameters of `p` and `q` (ours, wiped when
+//! dropped) and the blinding pair are zeroized when dropped; so are the temporaries of each
+//! operation (`Zeroizing`).
 
+use alloc::vec;
+use alloc::vec::Vec;
 use core::cell::Cell;
 
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
-use crypto_bigint::{BoxedUint, ConcatenatingMul, NonZero, RandomMod, Resize};
+use crypto_bigint::{BoxedUint, ConcatenatingMul, NonZero, RandomMod, Resize, Word};
 use rand_core::TryCryptoRng;
 use rsa::PrivateKey;
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::Error;
+use super::monty::{self, Modulus};
 
 /// Operations one blinding pair serves before a new `r` is drawn (OpenSSL: `BN_BLINDING_COUNTER`).
 pub const BLINDING_USES: u32 = 32;
 
 /// The values of a key's private operation, computed once from the `rsa` key.
 pub(super) struct Crt {
-    n: BoxedMontyParams,
-    e: BoxedUint,
-    e_bits: u32,
-    p: BoxedMontyParams,
-    q: BoxedMontyParams,
-    /// `q` at its own precision, for the recombination `m2 + h·q`.
-    q_int: BoxedUint,
+    /// `n` for drawing and inverting `r` (`crypto-bigint`), and as our [`Modulus`].
+    n_params: BoxedMontyParams,
+    n: Modulus,
+    e: u32,
+    p: Modulus,
+    q: Modulus,
     p_minus_1: BoxedUint,
     q_minus_1: BoxedUint,
     dp: BoxedUint,
     dq: BoxedUint,
-    /// `q^-1 mod p`, Montgomery form modulo `p`.
-    qinv: BoxedMontyForm,
+    /// `q^-1 mod p`, plain, at `p`'s word length.
+    qinv: Vec<Word>,
     blinding: Cell<Option<Blinding>>,
 }
 
 /// The blinding pair in Montgomery form modulo `n`, and how often it has been used.
 struct Blinding {
-    a: BoxedMontyForm,
-    ai: BoxedMontyForm,
+    a: Vec<Word>,
+    ai: Vec<Word>,
     uses: u32,
 }
 
@@ -82,7 +83,6 @@ impl Drop for Crt {
         self.dp.zeroize();
         self.dq.zeroize();
         self.qinv.zeroize();
-        self.q_int.zeroize();
         self.p_minus_1.zeroize();
         self.q_minus_1.zeroize();
         drop(self.blinding.take());
@@ -93,12 +93,11 @@ impl Clone for Crt {
     /// A copy gets no blinding pair: two keys must never walk the same sequence of `r`.
     fn clone(&self) -> Self {
         Crt {
+            n_params: self.n_params.clone(),
             n: self.n.clone(),
-            e: self.e.clone(),
-            e_bits: self.e_bits,
+            e: self.e,
             p: self.p.clone(),
             q: self.q.clone(),
-            q_int: self.q_int.clone(),
             p_minus_1: self.p_minus_1.clone(),
             q_minus_1: self.q_minus_1.clone(),
             dp: self.dp.clone(),
@@ -107,36 +106,6 @@ impl Clone for Crt {
             blinding: Cell::new(None),
         }
     }
-}
-
-/// `x` in Montgomery form modulo `m`, for any precision of `x` (as `rsa`'s `to_monty`): loop
-/// counts depend only on the precisions.
-fn to_monty(x: &BoxedUint, m: &BoxedMontyParams) -> BoxedMontyForm {
-    let bits = m.bits_precision();
-    if x.bits_precision() <= bits {
-        // x < R and R² mod m < m, so the Montgomery reduction's input stays below R·m.
-        return BoxedMontyForm::new(x.resize_unchecked(bits), m);
-    }
-    // Horner's rule on base-R digits; R² mod m is the Montgomery form of R.
-    let radix = BoxedMontyForm::from_montgomery(m.as_ref().r2().clone(), m);
-    let width = m.modulus().as_limbs().len();
-    let digit = |limbs: &[crypto_bigint::Limb]| {
-        let mut value = BoxedUint::zero_with_precision(bits);
-        for (dst, src) in value.as_mut_limbs().iter_mut().zip(limbs) {
-            *dst = *src;
-        }
-        BoxedMontyForm::new(value, m)
-    };
-    let mut chunks = x.as_limbs().chunks(width.max(1)).rev();
-    let mut acc = match chunks.next() {
-        Some(top) => digit(top),
-        None => BoxedMontyForm::zero(m),
-    };
-    for chunk in chunks {
-        acc *= &radix;
-        acc += &digit(chunk);
-    }
-    acc
 }
 
 /// `exponent + b·totient` for a fresh random 128-bit `b` (CFRG RSA guidance §6.4, as `rsa` 0.10).
@@ -155,29 +124,41 @@ fn blind_exponent<R: TryCryptoRng + ?Sized>(
     Ok(blinded)
 }
 
+/// `x`'s words at exactly `len` words (zero-extended or cut; callers cut only zero words).
+fn words_at(x: &[Word], len: usize) -> Zeroizing<Vec<Word>> {
+    let mut out = Zeroizing::new(vec![0; len]);
+    for (o, w) in out.iter_mut().zip(x) {
+        *o = *w;
+    }
+    out
+}
+
 impl Crt {
-    /// The values of `key`'s private operation; `None` without the two primes and CRT values.
+    /// The values of `key`'s private operation; `None` without the two primes and CRT values,
+    /// or with a public exponent wider than 32 bits (the constructors refuse those).
     pub(super) fn new(key: &PrivateKey) -> Option<Crt> {
         let [p_odd, q_odd] = key.primes() else {
             return None;
         };
-        let p = BoxedMontyParams::from(key.p()?.clone());
-        let q = BoxedMontyParams::from(key.q()?.clone());
-        // `rsa` keeps p() and q() as primes[0] and primes[1]; check rather than assume.
-        if p.modulus() != p_odd || q.modulus() != q_odd {
+        let e_words = key.e().as_words();
+        if e_words.iter().skip(1).any(|w| *w != 0) || key.e().bit_width_vartime() > 32 {
             return None;
         }
+        let e = u32::try_from(*e_words.first()?).ok()?;
+        let p = Modulus::new(p_odd.as_ref().as_words())?;
+        let q = Modulus::new(q_odd.as_ref().as_words())?;
+        let n = Modulus::new(key.n().as_ref().as_words())?;
+        let qinv = words_at(key.qinv()?.retrieve().as_words(), p.len());
         let one = BoxedUint::one();
         Some(Crt {
-            n: key.n_params().clone(),
-            e: key.e().clone(),
-            e_bits: key.e().bit_width_vartime(),
-            q_int: q_odd.as_ref().clone(),
+            n_params: key.n_params().clone(),
+            n,
+            e,
             p_minus_1: p_odd.as_ref().wrapping_sub(&one),
             q_minus_1: q_odd.as_ref().wrapping_sub(&one),
             dp: key.dp()?.clone(),
             dq: key.dq()?.clone(),
-            qinv: key.qinv()?.clone(),
+            qinv: qinv.to_vec(),
             p,
             q,
             blinding: Cell::new(None),
@@ -186,16 +167,23 @@ impl Crt {
 
     /// A fresh blinding pair: `r` uniform in `[1, n)` and invertible, `A = r^e`, `Ai = r^-1`.
     fn new_blinding<R: TryCryptoRng + ?Sized>(&self, rng: &mut R) -> Result<Blinding, Error> {
-        let n = NonZero::new(self.n.modulus().as_ref().clone())
+        let n = NonZero::new(self.n_params.modulus().as_ref().clone())
             .into_option()
             .ok_or(Error::Internal)?;
         // A non-invertible r would be a factor of n: never in practice; bounded retries anyway.
         for _ in 0..8 {
             let r = Zeroizing::new(BoxedUint::try_random_mod_vartime(rng, &n).map_err(|_| Error::Rng)?);
-            let r = BoxedMontyForm::new((*r).clone(), &self.n);
-            if let Some(ai) = r.invert().into_option() {
-                let a = r.pow_bounded_exp(&self.e, self.e_bits);
-                return Ok(Blinding { a, ai, uses: 0 });
+            let r_mont = BoxedMontyForm::new((*r).clone(), &self.n_params);
+            if let Some(ai) = r_mont.invert().into_option() {
+                let ai = Zeroizing::new(ai.retrieve());
+                let r_m = self.n.to_mont(r.as_words());
+                let a = self.n.pow_public_u32(&r_m, self.e);
+                let ai = self.n.to_mont(ai.as_words());
+                return Ok(Blinding {
+                    a: a.to_vec(),
+                    ai: ai.to_vec(),
+                    uses: 0,
+                });
             }
         }
         Err(Error::Internal)
@@ -207,45 +195,47 @@ impl Crt {
             Some(b) if b.uses < BLINDING_USES => b,
             _ => self.new_blinding(rng)?,
         };
-        let c_mont = to_monty(c, &self.n);
-        // c·r^e mod n: uniformly random, whatever c is.
-        let blinded = Zeroizing::new((&c_mont * &blinding.a).retrieve());
+        let n_len = self.n.len();
+        let c_words = words_at(c.as_words(), n_len);
+        let mut t = Zeroizing::new(self.n.scratch());
+        // c·r^e mod n (plain: c ⊗ A with A in Montgomery form): uniformly random, whatever c is.
+        let mut blinded = Zeroizing::new(vec![0; n_len]);
+        self.n.mul_into(&mut blinded, &c_words, &blinding.a, &mut t);
         let dp = blind_exponent(rng, &self.dp, &self.p_minus_1)?;
         let dq = blind_exponent(rng, &self.dq, &self.q_minus_1)?;
-        let mut m1 = to_monty(&blinded, &self.p).pow(&dp);
-        let m2 = Zeroizing::new(to_monty(&blinded, &self.q).pow(&dq).retrieve());
+        let mut m1 = self.p.pow(&self.p.to_mont(&blinded), dp.as_words());
+        let m2 = self.q.retrieve(&self.q.pow(&self.q.to_mont(&blinded), dq.as_words()));
         // h = qinv·(m1 − m2) mod p; m = m2 + h·q < n.
-        m1 -= &to_monty(&m2, &self.p);
-        let h = Zeroizing::new((&self.qinv * &m1).retrieve());
+        self.p.sub_into(&mut m1, &self.p.to_mont(&m2));
+        let mut h = Zeroizing::new(vec![0; self.p.len()]);
+        let mut tp = Zeroizing::new(self.p.scratch());
+        self.p.mul_into(&mut h, &self.qinv, &m1, &mut tp);
         m1.zeroize();
-        let bits = self.n.bits_precision();
-        let hq = Zeroizing::new(
-            h.concatenating_mul(&self.q_int)
-                .try_resize(bits)
-                .ok_or(Error::Internal)?,
-        );
-        let m_blinded = Zeroizing::new(
-            (*m2)
-                .clone()
-                .try_resize(bits)
-                .ok_or(Error::Internal)?
-                .wrapping_add(&*hq),
-        );
-        let m = (&to_monty(&m_blinded, &self.n) * &blinding.ai).retrieve();
+        let hq = monty::mul_plain(&h, self.q.words());
+        let m_blinded = monty::add_plain(&hq, &m2, n_len);
+        // m·r^-1: plain m_blinded ⊗ Ai (Montgomery form) is plain.
+        let mut m = Zeroizing::new(vec![0; n_len]);
+        self.n.mul_into(&mut m, &m_blinded, &blinding.ai, &mut t);
         // The next pair: (r²)^e = A², (r²)^-1 = Ai².
+        let mut a = vec![0; n_len];
+        let mut ai = vec![0; n_len];
+        self.n.sqr_into(&mut a, &blinding.a, &mut t);
+        self.n.sqr_into(&mut ai, &blinding.ai, &mut t);
         self.blinding.set(Some(Blinding {
-            a: blinding.a.square(),
-            ai: blinding.ai.square(),
+            a,
+            ai,
             uses: blinding.uses + 1,
         }));
         drop(blinding);
         // Fault check (CRT fault attacks, and any slip above): m^e must give c back.
-        let check = to_monty(&m, &self.n).pow_bounded_exp(&self.e, self.e_bits).retrieve();
-        if crate::ct_eq(&check.to_be_bytes(), &c.to_be_bytes()) {
-            Ok(m)
-        } else {
-            Err(Error::Internal)
+        let check = self.n.retrieve(&self.n.pow_public_u32(&self.n.to_mont(&m), self.e));
+        if !monty::ct_eq_words(&check, &c_words) {
+            return Err(Error::Internal);
         }
+        Ok(BoxedUint::from_words_with_precision(
+            m.iter().copied(),
+            c.bits_precision(),
+        ))
     }
 }
 

@@ -2,18 +2,16 @@
 //! PSS signatures, PKCS#1 v1.5 and OAEP-SHA-256 decryption (reference §3.14, §3.15, §4).
 //!
 //! # Targets
-//! `rsa` 0.10 needs `alloc::sync`, which thumbv6m (RP2040, no atomic compare-and-swap) lacks, so
-//! this module exists only with the `rsa` feature on targets with atomic pointers (host, RP2350
-//! thumbv8m). What the RP2040 firmware does for RSA is to be decided when the firmware crate is
-//! written; the options are a `portable-atomic`-backed build of `rsa`, an RSA implementation on
-//! `crypto-bigint` boxed integers, or answering "function not supported" (6A81) for RSA on that
-//! board. The card core must keep compiling without this module.
+//! `rsa` 0.10 needs `alloc::sync`; on thumbv6m (RP2040, no atomic compare-and-swap) it builds with
+//! the firmware workspace's `crypto-bigint` patch (`firmware/patches/`). The arithmetic of the
+//! private operation and of key generation is ours (`monty.rs`, `prime.rs`): on the RP2040 it runs an
+//! assembly inner loop (feature `armv6m-asm`); `rsa` assembles keys from primes, pads nothing
+//! here, and verifies.
 //!
 //! # Timing (RUSTSEC-2023-0071, "Marvin")
 //! The advisory concerned `rsa` ≤ 0.9, whose `num-bigint` arithmetic was not constant time.
-//! The private operation here ([`crt`](self::crt)) is our own CRT on `crypto-bigint`
-//! (`BoxedMontyForm`, constant-time Montgomery arithmetic), with the values `rsa` 0.10 precomputes
-//! for the key, blinded with the card's DRBG: the base by a pair `(r^e, r^-1)` kept with the key and
+//! The private operation here ([`crt`](self::crt)) is our own CRT on our constant-time Montgomery
+//! arithmetic (`monty.rs`), with the values `rsa` 0.10 precomputes for the key, blinded with the card's DRBG: the base by a pair `(r^e, r^-1)` kept with the key and
 //! squared between operations (as OpenSSL), the CRT exponents afresh every time (as `rsa`). Each
 //! result is checked by re-encrypting it, which also guards against CRT faults. The paddings are
 //! ours: EMSA-PKCS1-v1_5 and EMSA-PSS encoding, OAEP decoding and PKCS#1 v1.5 decoding with
@@ -36,7 +34,9 @@ use zeroize::Zeroizing;
 use super::Error;
 
 mod crt;
+mod monty;
 mod padding;
+mod prime;
 
 pub use crt::BLINDING_USES;
 
@@ -199,6 +199,24 @@ fn uint(bytes: &[u8]) -> BoxedUint {
     BoxedUint::from_be_slice_vartime(bytes)
 }
 
+/// Two primes of `bits / 2` bits each (top two bits set, so `n` has exactly `bits` bits) at least
+/// 2^(bits/2 − 100) apart (FIPS 186-5 A.1.3), assembled into a key by `rsa`.
+fn generate_key<R: TryCryptoRng + ?Sized>(bits: usize, e: u32, rng: &mut R) -> Result<PrivateKey, Error> {
+    let half = bits / 2;
+    for _ in 0..8 {
+        let p = prime::generate_prime(rng, half, e)?;
+        let q = prime::generate_prime(rng, half, e)?;
+        let p = BoxedUint::from_words(p.iter().copied());
+        let q = BoxedUint::from_words(q.iter().copied());
+        let diff = Zeroizing::new(if p > q { p.wrapping_sub(&q) } else { q.wrapping_sub(&p) });
+        if (diff.bit_width_vartime() as usize) <= half - 100 {
+            continue;
+        }
+        return PrivateKey::from_p_q(p, q, BoxedUint::from(u64::from(e))).map_err(|_| Error::Internal);
+    }
+    Err(Error::Internal)
+}
+
 /// Big-endian bytes of `u`, left-padded or trimmed of leading zeros to exactly `len`.
 fn be(u: &BoxedUint, len: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
     let bytes = Zeroizing::new(u.to_be_bytes());
@@ -220,10 +238,7 @@ impl RsaPrivateKey {
             return Err(Error::InvalidInput);
         }
         check_exponent(e)?;
-        let inner = PrivateKey::new_with_exp(rng, bits, BoxedUint::from(u64::from(e))).map_err(|err| match err {
-            rsa::Error::Rng => Error::Rng,
-            _ => Error::Internal,
-        })?;
+        let inner = generate_key(bits, e, rng)?;
         let key = RsaPrivateKey::wrap(inner)?;
         if key.bits() != bits {
             return Err(Error::ConsistencyCheck);

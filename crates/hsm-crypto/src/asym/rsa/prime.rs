@@ -1,0 +1,432 @@
+//! Primes for RSA keys: a sieve over a window of candidates, then Miller–Rabin on [`Modulus`].
+//!
+//! A random odd start with its top two bits set (so that two such primes make a modulus of exactly
+//! twice their length, FIPS 186-5 B.3.1); the odd numbers `start + 2i` of a window of [`WINDOW`]
+//! are struck out by every odd prime below 2^16 (a candidate survives about one time in ten instead
+//! of one in two), and by `gcd(e, c − 1) ≠ 1`. Each survivor, in order, gets a Miller–Rabin test to
+//! base 2, whose exponentiation needs only squarings and doublings ([`Modulus::pow2`]); a candidate
+//! that passes gets [`random_rounds`] more rounds with random bases (FIPS 186-5 Table B.1's counts
+//! for a 2^-100 error probability, conservatively rounded up) before it is returned.
+//!
+//! This replaces `rsa`'s generator (`crypto-primes`: sieve, then Miller–Rabin base 2 and a strong
+//! Lucas test) because its arithmetic on `crypto-bigint` is several times slower on the RP2040 (see
+//! [`monty`](super::monty)); the key is then assembled by `rsa` from the two primes.
+//!
+//! # Timing
+//! The exponentiations run in constant time (`Modulus`). Not constant time, as in `crypto-primes`
+//! and OpenSSL: how many candidates are rejected before the prime is found (the sieve and the early
+//! exits on composites), and the number `k` of squarings in a Miller–Rabin test (the 2-adic
+//! valuation of `p − 1`). Both concern candidates that are discarded, or at most the low bits of
+//! `p − 1`, which do not help factoring.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crypto_bigint::Word;
+use rand_core::TryCryptoRng;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::Error;
+use super::monty::{Modulus, WORD_BITS, ct_eq_words};
+
+/// Odd candidates per window (`start + 2i`, `i < WINDOW`).
+const WINDOW: usize = 4096;
+/// The sieve uses the odd primes below this bound.
+const SIEVE_BOUND: usize = 1 << 16;
+
+/// The odd primes below [`SIEVE_BOUND`] (Eratosthenes over the odd numbers).
+fn small_primes() -> Vec<u16> {
+    let half = SIEVE_BOUND / 2;
+    // composite[i] stands for 2i + 1.
+    let mut composite = vec![false; half];
+    let mut primes = Vec::with_capacity(6600);
+    for i in 1..half {
+        if composite[i] {
+            continue;
+        }
+        let p = 2 * i + 1;
+        if let Ok(p16) = u16::try_from(p) {
+            primes.push(p16);
+        }
+        let mut j = (p * p) / 2;
+        while j < half {
+            composite[j] = true;
+            j += p;
+        }
+    }
+    primes
+}
+
+/// `x mod d` for an odd `d < 2^16`, from 16-bit chunks by Barrett reduction: one division to
+/// get `⌊(2^32 − 1)/d⌋`, then a widening multiply per chunk (a division per chunk costs ~10 times
+/// more on the Cortex-M0+, which divides in software).
+fn rem_u16(x: &[Word], d: u32) -> u32 {
+    let Some(m) = u32::MAX.checked_div(d) else {
+        return 0;
+    };
+    let mut r: u32 = 0;
+    for &w in x.iter().rev() {
+        for k in (0..WORD_BITS / 16).rev() {
+            #[allow(clippy::cast_possible_truncation, reason = "a 16-bit chunk")]
+            let chunk = ((w >> (16 * k)) & 0xffff) as u32;
+            // y < d·2^16 ≤ 2^32; q is ⌊y/d⌋ or one less, so y − q·d < 2d.
+            let y = (r << 16) | chunk;
+            #[allow(clippy::cast_possible_truncation, reason = "the high word of a 64-bit product")]
+            let q = ((u64::from(y) * u64::from(m)) >> 32) as u32;
+            let t = y.wrapping_sub(q.wrapping_mul(d));
+            r = t.wrapping_sub(d & u32::from(t >= d).wrapping_neg());
+        }
+    }
+    r
+}
+
+/// `x mod d` for any `d` of 32 bits.
+fn rem_u32(x: &[Word], d: u32) -> u32 {
+    let d = u64::from(d);
+    let mut r: u64 = 0;
+    for &w in x.iter().rev() {
+        for k in (0..WORD_BITS / 16).rev() {
+            #[allow(clippy::cast_possible_truncation, reason = "a 16-bit chunk")]
+            let chunk = ((w >> (16 * k)) & 0xffff) as u32;
+            r = ((r << 16) | u64::from(chunk)) % d;
+        }
+    }
+    #[allow(clippy::cast_possible_truncation, reason = "below d < 2^32")]
+    let r = r as u32;
+    r
+}
+
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Miller–Rabin rounds with random bases after the base-2 round, for a prime of `bits`.
+pub(super) fn random_rounds(bits: usize) -> usize {
+    match bits {
+        0..=767 => 7,
+        768..=1279 => 5,
+        _ => 4,
+    }
+}
+
+/// `x + small` into `out` (same length); returns the carry out.
+fn add_small(out: &mut [Word], x: &[Word], small: Word) -> Word {
+    let mut carry = small;
+    for (o, &w) in out.iter_mut().zip(x) {
+        let (v, c) = w.overflowing_add(carry);
+        *o = v;
+        carry = Word::from(c);
+    }
+    carry
+}
+
+/// A random `bits`-bit number with its top two bits and bit 0 set.
+fn random_start<R: TryCryptoRng + ?Sized>(rng: &mut R, bits: usize) -> Result<Zeroizing<Vec<Word>>, Error> {
+    let words = bits.div_ceil(WORD_BITS);
+    let mut bytes = Zeroizing::new(vec![0u8; words * WORD_BITS / 8]);
+    rng.try_fill_bytes(&mut bytes).map_err(|_| Error::Rng)?;
+    let mut x = Zeroizing::new(vec![0 as Word; words]);
+    for (w, chunk) in x.iter_mut().zip(bytes.chunks_exact(WORD_BITS / 8)) {
+        let mut le = [0u8; WORD_BITS / 8];
+        le.copy_from_slice(chunk);
+        *w = Word::from_le_bytes(le);
+        le.zeroize();
+    }
+    let top = bits - (words - 1) * WORD_BITS; // bits used in the top word, 1..=WORD_BITS
+    if let Some(t) = x.last_mut() {
+        if top < WORD_BITS {
+            *t &= (1 << top) - 1;
+        }
+        *t |= 1 << (top - 1);
+        if top >= 2 {
+            *t |= 1 << (top - 2);
+        }
+    }
+    if top < 2 {
+        // The second bit from the top is the top bit of the word below.
+        if let Some(t) = x.len().checked_sub(2).and_then(|i| x.get_mut(i)) {
+            *t |= 1 << (WORD_BITS - 1);
+        }
+    }
+    if let Some(w) = x.first_mut() {
+        *w |= 1;
+    }
+    Ok(x)
+}
+
+/// A uniformly random base in `[2, n − 2]` (rejection sampling; the draws are discarded or used
+/// only as a Miller–Rabin base, so variable time is harmless).
+fn random_base<R: TryCryptoRng + ?Sized>(rng: &mut R, n: &[Word]) -> Result<Zeroizing<Vec<Word>>, Error> {
+    let bits = n.len() * WORD_BITS - n.last().map_or(0, |w| w.leading_zeros() as usize);
+    let mut bytes = Zeroizing::new(vec![0u8; n.len() * WORD_BITS / 8]);
+    for _ in 0..128 {
+        rng.try_fill_bytes(&mut bytes).map_err(|_| Error::Rng)?;
+        let mut a = Zeroizing::new(vec![0 as Word; n.len()]);
+        for (w, chunk) in a.iter_mut().zip(bytes.chunks_exact(WORD_BITS / 8)) {
+            let mut le = [0u8; WORD_BITS / 8];
+            le.copy_from_slice(chunk);
+            *w = Word::from_le_bytes(le);
+        }
+        let top = bits - (n.len() - 1) * WORD_BITS;
+        if let Some(t) = a.last_mut()
+            && top < WORD_BITS
+        {
+            *t &= (1 << top) - 1;
+        }
+        // 2 ≤ a ≤ n − 2, compared from the top word down.
+        let below_n_minus_1 = {
+            let mut n_minus_2 = Zeroizing::new(n.to_vec());
+            let mut borrow: Word = 2;
+            for w in n_minus_2.iter_mut() {
+                let (v, b) = w.overflowing_sub(borrow);
+                *w = v;
+                borrow = Word::from(b);
+            }
+            a.iter().rev().cmp(n_minus_2.iter().rev()) != core::cmp::Ordering::Greater
+        };
+        let at_least_2 = a.iter().skip(1).any(|w| *w != 0) || a.first().is_some_and(|w| *w >= 2);
+        if below_n_minus_1 && at_least_2 {
+            return Ok(a);
+        }
+    }
+    Err(Error::Rng)
+}
+
+/// One Miller–Rabin round on the odd `n > 3` (`m` its [`Modulus`]) with `x = a^d` already
+/// computed (Montgomery form), `n − 1 = d·2^k`: probably prime?
+fn mr_finish(m: &Modulus, mut x: Zeroizing<Vec<Word>>, k: usize) -> bool {
+    let one = m.one();
+    // n − (R mod n): −1 in Montgomery form.
+    let mut minus_one = Zeroizing::new(m.words().to_vec());
+    m.sub_into(&mut minus_one, one);
+    if ct_eq_words(&x, one) || ct_eq_words(&x, &minus_one) {
+        return true;
+    }
+    let mut t = Zeroizing::new(m.scratch());
+    let mut y = Zeroizing::new(vec![0; m.len()]);
+    for _ in 1..k {
+        m.sqr_into(&mut y, &x, &mut t);
+        x.copy_from_slice(&y);
+        if ct_eq_words(&x, &minus_one) {
+            return true;
+        }
+        if ct_eq_words(&x, one) {
+            return false;
+        }
+    }
+    false
+}
+
+/// `n − 1 = d·2^k` for odd `n > 1`: `(d, k)`.
+fn split_n_minus_1(n: &[Word]) -> (Zeroizing<Vec<Word>>, usize) {
+    let mut d = Zeroizing::new(n.to_vec());
+    if let Some(w) = d.first_mut() {
+        *w &= !1;
+    }
+    let mut k = 0;
+    for w in d.iter() {
+        if *w == 0 {
+            k += WORD_BITS;
+        } else {
+            k += w.trailing_zeros() as usize;
+            break;
+        }
+    }
+    let (words, bits) = (k / WORD_BITS, k % WORD_BITS);
+    let len = d.len();
+    for i in 0..len {
+        let lo = d.get(i + words).copied().unwrap_or(0);
+        let hi = d.get(i + words + 1).copied().unwrap_or(0);
+        d[i] = if bits == 0 {
+            lo
+        } else {
+            (lo >> bits) | (hi << (WORD_BITS - bits))
+        };
+    }
+    (d, k)
+}
+
+/// Whether the odd `n` (at least 5; trimmed words) is a probable prime: Miller–Rabin to base 2,
+/// then `rounds` rounds with random bases.
+pub(super) fn is_probable_prime<R: TryCryptoRng + ?Sized>(
+    n: &[Word],
+    rounds: usize,
+    rng: &mut R,
+) -> Result<bool, Error> {
+    let Some(m) = Modulus::new(n) else {
+        return Ok(false);
+    };
+    let (d, k) = split_n_minus_1(m.words());
+    if !mr_finish(&m, m.pow2(&d), k) {
+        return Ok(false);
+    }
+    for _ in 0..rounds {
+        let a = random_base(rng, m.words())?;
+        let x = m.pow(&m.to_mont(&a), &d);
+        if !mr_finish(&m, x, k) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// A random prime of exactly `bits` bits (top two bits set) with `gcd(e, p − 1) = 1`.
+pub(super) fn generate_prime<R: TryCryptoRng + ?Sized>(
+    rng: &mut R,
+    bits: usize,
+    e: u32,
+) -> Result<Zeroizing<Vec<Word>>, Error> {
+    if bits < 64 || e < 3 {
+        return Err(Error::InvalidInput);
+    }
+    let primes = small_primes();
+    let rounds = random_rounds(bits);
+    let mut struck = vec![false; WINDOW];
+    // Bounded so that a broken random generator cannot hang the card (each window holds about
+    // 11 primes on average for 1024 bits; 64 empty windows in a row do not happen).
+    for _ in 0..64 {
+        let start = random_start(rng, bits)?;
+        struck.fill(false);
+        for &p in &primes {
+            let p = usize::from(p);
+            // start + 2i ≡ 0 (mod p) ⇔ i ≡ −start·2⁻¹ (mod p), 2⁻¹ = (p + 1)/2.
+            #[allow(clippy::cast_possible_truncation, reason = "p < 2^16")]
+            let r = rem_u16(&start, p as u32) as usize;
+            let mut i = ((p - r) % p) * p.div_ceil(2) % p;
+            while i < WINDOW {
+                struck[i] = true;
+                i += p;
+            }
+        }
+        let start_mod_e = u64::from(rem_u32(&start, e));
+        let mut candidate = Zeroizing::new(vec![0 as Word; start.len()]);
+        for (i, _) in struck.iter().enumerate().filter(|(_, s)| !**s) {
+            // gcd(e, c − 1) = 1 with c − 1 ≡ start + 2i − 1 (mod e).
+            #[allow(clippy::cast_possible_truncation, reason = "below e < 2^32")]
+            let c_minus_1 = ((start_mod_e + 2 * i as u64 + u64::from(e) - 1) % u64::from(e)) as u32;
+            if gcd(e, c_minus_1) != 1 {
+                continue;
+            }
+            #[allow(clippy::cast_possible_truncation, reason = "2i < 2·WINDOW")]
+            let carry = add_small(&mut candidate, &start, (2 * i) as Word);
+            let top_bits = candidate.len() * WORD_BITS - candidate.last().map_or(0, |w| w.leading_zeros() as usize);
+            if carry != 0 || top_bits != bits {
+                break; // ran past 2^bits: draw a new start
+            }
+            if is_probable_prime(&candidate, rounds, rng)? {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(Error::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crypto_bigint::BoxedUint;
+    use crypto_primes::{Flavor, is_prime};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    /// `x` (up to 128 bits) as trimmed words.
+    fn words(x: u128) -> Vec<Word> {
+        let bytes = x.to_le_bytes();
+        let mut w: Vec<Word> = bytes
+            .chunks_exact(WORD_BITS / 8)
+            .map(|c| {
+                let mut le = [0u8; WORD_BITS / 8];
+                le.copy_from_slice(c);
+                Word::from_le_bytes(le)
+            })
+            .collect();
+        while w.len() > 1 && w.last() == Some(&0) {
+            w.pop();
+        }
+        w
+    }
+
+    #[test]
+    fn residues_match_division() {
+        let mut x: Vec<Word> = (0..40)
+            .map(|i| (i as Word).wrapping_mul(0x9e37_79b9_7f4a_7c15u64 as Word) ^ 0xdead_beef)
+            .collect();
+        x[39] = Word::MAX;
+        let big = BoxedUint::from_words(x.iter().copied());
+        for d in [3u32, 5, 7, 65521, 65519, 251, 4099] {
+            let want = big.rem(&crypto_bigint::NonZero::new(BoxedUint::from(u64::from(d))).unwrap());
+            assert_eq!(want.as_words()[0], Word::from(rem_u16(&x, d)), "mod {d}");
+        }
+        for d in [65537u32, 3, 0xffff_fffb] {
+            let want = big.rem(&crypto_bigint::NonZero::new(BoxedUint::from(u64::from(d))).unwrap());
+            assert_eq!(want.as_words()[0], Word::from(rem_u32(&x, d)), "mod {d}");
+        }
+    }
+
+    #[test]
+    fn small_primes_are_the_odd_primes_below_2_16() {
+        let primes = small_primes();
+        assert_eq!(primes.len(), 6541); // π(65536) = 6542, less the prime 2
+        assert_eq!(&primes[..5], &[3, 5, 7, 11, 13]);
+        assert_eq!(primes.last(), Some(&65521));
+    }
+
+    #[test]
+    fn miller_rabin_tells_primes_from_composites() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let primes: [u128; 8] = [
+            5,
+            7,
+            13,
+            65537,
+            (1 << 61) - 1,
+            (1 << 89) - 1,
+            (1 << 107) - 1,
+            (1 << 127) - 1,
+        ];
+        for p in primes {
+            assert!(is_probable_prime(&words(p), 7, &mut rng).unwrap(), "{p} is prime");
+        }
+        // Carmichael numbers, strong pseudoprimes to base 2 (2047, 3277, 4033, 4681, 8321), to
+        // bases 2, 3, 5, 7 (3215031751), to the first nine prime bases (3825123056546413051),
+        // Mersenne composites and a square of a prime.
+        let composites: [u128; 12] = [
+            9,
+            561,
+            41041,
+            2047,
+            3277,
+            4033,
+            4681,
+            8321,
+            3215031751,
+            3825123056546413051,
+            (1 << 67) - 1,
+            ((1 << 61) - 1) * ((1 << 61) - 1),
+        ];
+        for c in composites {
+            assert!(!is_probable_prime(&words(c), 7, &mut rng).unwrap(), "{c} is composite");
+        }
+    }
+
+    #[test]
+    fn generated_primes_pass_rsa_s_test_and_meet_the_constraints() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        for (bits, e) in [(512, 65537u32), (512, 3), (520, 17), (1024, 65537)] {
+            let p = generate_prime(&mut rng, bits, e).unwrap();
+            let big = BoxedUint::from_words(p.iter().copied());
+            assert_eq!(big.bit_width_vartime() as usize, bits);
+            assert!(big.bit_vartime(bits as u32 - 2), "second bit from the top set");
+            assert!(is_prime(Flavor::Any, &big), "crypto-primes agrees");
+            assert_eq!(gcd(e, rem_u32(&p, e).wrapping_sub(1) % e), 1);
+            // And a product of two such primes is composite.
+            let q = generate_prime(&mut rng, bits, e).unwrap();
+            let n = super::super::monty::mul_plain(&p, &q);
+            assert!(!is_probable_prime(&n, 5, &mut rng).unwrap());
+        }
+        assert_eq!(generate_prime(&mut rng, 32, 65537).err(), Some(Error::InvalidInput));
+    }
+}
