@@ -24,6 +24,8 @@ use zeroize::Zeroizing;
 
 mod edwards;
 pub mod generic;
+#[cfg(any(feature = "table-p256-flash", test))]
+mod p256_comb;
 mod params;
 #[cfg(feature = "rsa")]
 pub mod rsa;

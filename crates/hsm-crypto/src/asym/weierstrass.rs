@@ -133,6 +133,13 @@ pub(super) fn public(curve: Curve, secret: &[u8]) -> Result<Vec<u8>, Error> {
         let d = scalar_of::<C>(secret)?;
         Ok(encode::<C>(PublicKey::<C>::from_secret_scalar(&d).as_affine()))
     }
+    #[cfg(feature = "table-p256-flash")]
+    if curve == Curve::Secp256r1 {
+        let d = scalar_of::<p256::NistP256>(secret)?;
+        return Ok(encode::<p256::NistP256>(
+            &super::p256_comb::mul_by_generator(&d).to_affine(),
+        ));
+    }
     dispatch!(curve, rc(secret), generic::for_curve(curve)?.public(secret))
 }
 
@@ -153,6 +160,10 @@ pub(super) fn validate_public(curve: Curve, public: &[u8]) -> Result<(), Error> 
 
 /// Raw `r ‖ s`; `extra` is the RFC 6979 additional input (hedged signatures).
 pub(super) fn sign(curve: Curve, secret: &[u8], hash: &[u8], extra: &[u8]) -> Result<Vec<u8>, Error> {
+    #[cfg(feature = "table-p256-flash")]
+    if curve == Curve::Secp256r1 {
+        return super::p256_comb::sign(&scalar_of::<p256::NistP256>(secret)?, hash, extra);
+    }
     fn rc<C: RcCurve>(secret: &[u8], hash: &[u8], extra: &[u8]) -> Result<Vec<u8>, Error>
     where
         AffinePoint<C>: FromSec1Point<C> + ToSec1Point<C>,
