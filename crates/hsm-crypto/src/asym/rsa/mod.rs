@@ -203,9 +203,10 @@ fn uint(bytes: &[u8]) -> BoxedUint {
 /// 2^(bits/2 − 100) apart (FIPS 186-5 A.1.3), assembled into a key by `rsa`.
 fn generate_key<R: TryCryptoRng + ?Sized>(bits: usize, e: u32, rng: &mut R) -> Result<PrivateKey, Error> {
     let half = bits / 2;
+    let primes = prime::SmallPrimes::new();
     for _ in 0..8 {
-        let p = prime::generate_prime(rng, half, e)?;
-        let q = prime::generate_prime(rng, half, e)?;
+        let p = prime::generate_prime(rng, &primes, half, e)?;
+        let q = prime::generate_prime(rng, &primes, half, e)?;
         let p = BoxedUint::from_words(p.iter().copied());
         let q = BoxedUint::from_words(q.iter().copied());
         let diff = Zeroizing::new(if p > q { p.wrapping_sub(&q) } else { q.wrapping_sub(&p) });

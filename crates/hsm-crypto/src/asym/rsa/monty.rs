@@ -383,18 +383,18 @@ impl Modulus {
         for i in 0..s.saturating_sub(1) {
             t[i + s] = mul_add_row(&mut t[2 * i + 1..i + s], &a[i + 1..s], a[i]);
         }
+        // Double the cross products and add the squares a[i]² in one pass.
         let mut top: Word = 0;
-        for w in t[..2 * s].iter_mut() {
-            let next = *w >> (WORD_BITS - 1);
-            *w = (*w << 1) | top;
-            top = next;
-        }
         let mut carry: WideWord = 0;
         for i in 0..s {
             let sq = WideWord::from(a[i]) * WideWord::from(a[i]);
-            let v = WideWord::from(t[2 * i]) + (sq & WideWord::from(Word::MAX)) + carry;
+            let (lo, hi) = (t[2 * i], t[2 * i + 1]);
+            let lo2 = (lo << 1) | top;
+            let hi2 = (hi << 1) | (lo >> (WORD_BITS - 1));
+            top = hi >> (WORD_BITS - 1);
+            let v = WideWord::from(lo2) + (sq & WideWord::from(Word::MAX)) + carry;
             t[2 * i] = v as Word;
-            let v = WideWord::from(t[2 * i + 1]) + (sq >> WORD_BITS) + (v >> WORD_BITS);
+            let v = WideWord::from(hi2) + (sq >> WORD_BITS) + (v >> WORD_BITS);
             t[2 * i + 1] = v as Word;
             carry = v >> WORD_BITS;
         }
@@ -482,14 +482,16 @@ impl Modulus {
         let mut tmp = Zeroizing::new(vec![0; s]);
         for i in (0..exp.len() * WORD_BITS).rev() {
             self.sqr_into(&mut tmp, &acc, &mut t);
-            acc.copy_from_slice(&tmp);
-            self.double(&mut tmp);
-            #[allow(clippy::cast_possible_truncation, reason = "one bit")]
-            let bit =
-                subtle::Choice::from(((exp.get(i / WORD_BITS).copied().unwrap_or(0) >> (i % WORD_BITS)) & 1) as u8);
-            for (a, d) in acc.iter_mut().zip(tmp.iter()) {
-                a.conditional_assign(d, bit);
+            // acc = tmp·2^bit: a shift by 0 or 1 bit (a shift count is no branch on the M0+),
+            // then the conditional subtraction.
+            let bit = (exp.get(i / WORD_BITS).copied().unwrap_or(0) >> (i % WORD_BITS)) & 1;
+            let mut top: Word = 0;
+            for (a, &x) in acc.iter_mut().zip(tmp.iter()) {
+                *a = (x << bit) | ((top >> 1) >> (WORD_BITS - 1 - bit as usize));
+                top = x;
             }
+            let out = (top >> 1) >> (WORD_BITS - 1 - bit as usize);
+            self.reduce_once(&mut acc, out);
         }
         acc
     }
