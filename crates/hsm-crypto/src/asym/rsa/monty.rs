@@ -76,6 +76,34 @@ mod armv6m {
     //! data-dependent memory access: constant time. r8 (end of `a`) and r9 (b1) are saved and
     //! restored. ~27 cycles per word on the RP2040 by the instruction timings of the Cortex-M0+.
     core::arch::global_asm!(
+        // One word: t[j] += a[j]*b + \c, the carry out in \h; \c is scratch once added.
+        ".macro hsm_mac_word c, h",
+        "ldm r1!, {{r4}}",  // r4 = a[j]
+        "lsrs r6, r4, #16", // r6 = a1
+        "uxth r4, r4",      // r4 = a0
+        "mov r5, r9",       // r5 = b1
+        "mov \\h, r5",
+        "muls \\h, r6, \\h", // a1*b1: the high word
+        "muls r5, r4, r5",   // a0*b1
+        "muls r4, r3, r4",   // a0*b0: the low word
+        "muls r6, r3, r6",   // a1*b0
+        "adds r4, r4, \\c",  // + carry in
+        "movs \\c, #0",
+        "adcs \\h, \\h, \\c",
+        "lsls \\c, r6, #16", // + a1*b0 << 16
+        "lsrs r6, r6, #16",
+        "adds r4, r4, \\c",
+        "adcs \\h, \\h, r6",
+        "lsls \\c, r5, #16", // + a0*b1 << 16
+        "lsrs r5, r5, #16",
+        "adds r4, r4, \\c",
+        "adcs \\h, \\h, r5",
+        "ldr r5, [r0]", // + t[j]
+        "adds r4, r4, r5",
+        "movs \\c, #0",
+        "adcs \\h, \\h, \\c",
+        "stm r0!, {{r4}}",
+        ".endm",
         ".section .text.hsm_mul_add_row,\"ax\",%progbits",
         ".global hsm_mul_add_row",
         ".type hsm_mul_add_row,%function",
@@ -96,86 +124,14 @@ mod armv6m {
         "movs r2, #0",     // carry in r2 (MOVS keeps C)
         "bcc 2f",
         // An odd length: one word first, carry r2 -> r7, then back to r2.
-        "ldm r1!, {{r4}}",  // r4 = a[j]
-        "lsrs r6, r4, #16", // r6 = a1
-        "uxth r4, r4",      // r4 = a0
-        "mov r5, r9",       // r5 = b1
-        "mov r7, r5",
-        "muls r7, r6, r7", // a1*b1: the high word
-        "muls r5, r4, r5", // a0*b1
-        "muls r4, r3, r4", // a0*b0: the low word
-        "muls r6, r3, r6", // a1*b0
-        "adds r4, r4, r2", // + carry in; r2 is scratch from here
-        "movs r2, #0",
-        "adcs r7, r7, r2",
-        "lsls r2, r6, #16", // + a1*b0 << 16
-        "lsrs r6, r6, #16",
-        "adds r4, r4, r2",
-        "adcs r7, r7, r6",
-        "lsls r2, r5, #16", // + a0*b1 << 16
-        "lsrs r5, r5, #16",
-        "adds r4, r4, r2",
-        "adcs r7, r7, r5",
-        "ldr r5, [r0]", // + t[j]
-        "adds r4, r4, r5",
-        "movs r2, #0",
-        "adcs r7, r7, r2",
-        "stm r0!, {{r4}}",
+        "hsm_mac_word r2, r7",
         "mov r2, r7",
         "cmp r1, r8",
         "beq 3f",
         // Two words per pass, the carry alternating between r2 and r7 (no move).
         "2:",
-        "ldm r1!, {{r4}}",  // r4 = a[j]
-        "lsrs r6, r4, #16", // r6 = a1
-        "uxth r4, r4",      // r4 = a0
-        "mov r5, r9",       // r5 = b1
-        "mov r7, r5",
-        "muls r7, r6, r7", // a1*b1: the high word
-        "muls r5, r4, r5", // a0*b1
-        "muls r4, r3, r4", // a0*b0: the low word
-        "muls r6, r3, r6", // a1*b0
-        "adds r4, r4, r2", // + carry in; r2 is scratch from here
-        "movs r2, #0",
-        "adcs r7, r7, r2",
-        "lsls r2, r6, #16", // + a1*b0 << 16
-        "lsrs r6, r6, #16",
-        "adds r4, r4, r2",
-        "adcs r7, r7, r6",
-        "lsls r2, r5, #16", // + a0*b1 << 16
-        "lsrs r5, r5, #16",
-        "adds r4, r4, r2",
-        "adcs r7, r7, r5",
-        "ldr r5, [r0]", // + t[j]
-        "adds r4, r4, r5",
-        "movs r2, #0",
-        "adcs r7, r7, r2",
-        "stm r0!, {{r4}}",
-        "ldm r1!, {{r4}}",  // r4 = a[j]
-        "lsrs r6, r4, #16", // r6 = a1
-        "uxth r4, r4",      // r4 = a0
-        "mov r5, r9",       // r5 = b1
-        "mov r2, r5",
-        "muls r2, r6, r2", // a1*b1: the high word
-        "muls r5, r4, r5", // a0*b1
-        "muls r4, r3, r4", // a0*b0: the low word
-        "muls r6, r3, r6", // a1*b0
-        "adds r4, r4, r7", // + carry in; r7 is scratch from here
-        "movs r7, #0",
-        "adcs r2, r2, r7",
-        "lsls r7, r6, #16", // + a1*b0 << 16
-        "lsrs r6, r6, #16",
-        "adds r4, r4, r7",
-        "adcs r2, r2, r6",
-        "lsls r7, r5, #16", // + a0*b1 << 16
-        "lsrs r5, r5, #16",
-        "adds r4, r4, r7",
-        "adcs r2, r2, r5",
-        "ldr r5, [r0]", // + t[j]
-        "adds r4, r4, r5",
-        "movs r7, #0",
-        "adcs r2, r2, r7",
-        "stm r0!, {{r4}}",
+        "hsm_mac_word r2, r7",
+        "hsm_mac_word r7, r2",
         "cmp r1, r8",
         "bne 2b",
         "3:",
@@ -185,6 +141,7 @@ mod armv6m {
         "mov r9, r5",
         "pop {{r4, r5, r6, r7, pc}}",
         ".size hsm_mul_add_row, . - hsm_mul_add_row",
+        ".purgem hsm_mac_word",
     );
 
     unsafe extern "C" {
