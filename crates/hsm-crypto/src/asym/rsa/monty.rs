@@ -590,8 +590,6 @@ mod tests {
             assert_eq!(big(&m.retrieve(&out)), want.resize_unchecked(big(&n).bits_precision()));
             let mut sum = a.clone();
             m.add_into(&mut sum, &b);
-            let mut ab = a.clone();
-            ab.push(0);
             let wide_sum = add_plain(&a, &b, s + 1);
             assert_eq!(&sum[..], &reduce(&wide_sum, &n)[..]);
             let mut diff = sum.clone();

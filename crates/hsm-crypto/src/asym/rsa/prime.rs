@@ -22,9 +22,9 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crypto_bigint::Word;
+use crypto_bigint::{BitOps, BoxedUint, NonZero, RandomBits, RandomMod, Word};
 use rand_core::TryCryptoRng;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::Error;
 use super::monty::{Modulus, WORD_BITS, ct_eq_words};
@@ -157,86 +157,35 @@ fn add_small(out: &mut [Word], x: &[Word], small: Word) -> Word {
     carry
 }
 
-/// A random `bits`-bit number with its top two bits and bit 0 set.
+/// A random `bits`-bit number with its top two bits and bit 0 set (as `rsa`'s generator draws its
+/// starts), at `bits.div_ceil(WORD_BITS)` words.
 fn random_start<R: TryCryptoRng + ?Sized>(rng: &mut R, bits: usize) -> Result<Zeroizing<Vec<Word>>, Error> {
-    let words = bits.div_ceil(WORD_BITS);
-    let mut bytes = Zeroizing::new(vec![0u8; words * WORD_BITS / 8]);
-    rng.try_fill_bytes(&mut bytes).map_err(|_| Error::Rng)?;
-    let mut x = Zeroizing::new(vec![0 as Word; words]);
-    for (w, chunk) in x.iter_mut().zip(bytes.chunks_exact(WORD_BITS / 8)) {
-        let mut le = [0u8; WORD_BITS / 8];
-        le.copy_from_slice(chunk);
-        *w = Word::from_le_bytes(le);
-        le.zeroize();
-    }
-    let top = bits - (words - 1) * WORD_BITS; // bits used in the top word, 1..=WORD_BITS
-    if let Some(t) = x.last_mut() {
-        if top < WORD_BITS {
-            *t &= (1 << top) - 1;
-        }
-        *t |= 1 << (top - 1);
-        if top >= 2 {
-            *t |= 1 << (top - 2);
-        }
-    }
-    if top < 2 {
-        // The second bit from the top is the top bit of the word below.
-        if let Some(t) = x.len().checked_sub(2).and_then(|i| x.get_mut(i)) {
-            *t |= 1 << (WORD_BITS - 1);
-        }
-    }
-    if let Some(w) = x.first_mut() {
-        *w |= 1;
-    }
-    Ok(x)
+    let bits = u32::try_from(bits).map_err(|_| Error::InvalidInput)?;
+    let mut x = Zeroizing::new(BoxedUint::try_random_bits(rng, bits).map_err(|_| Error::Rng)?);
+    x.set_bit_vartime(0, true);
+    x.set_bit_vartime(bits - 1, true);
+    x.set_bit_vartime(bits - 2, true);
+    Ok(Zeroizing::new(x.as_words().to_vec()))
 }
 
-/// A uniformly random base in `[2, n − 2]` (rejection sampling; the draws are discarded or used
-/// only as a Miller–Rabin base, so variable time is harmless).
+/// A uniformly random base in `[2, n − 2]` for the odd `n ≥ 5`: `2 + (uniform below n − 3)`
+/// (the draws are used only as a Miller–Rabin base, so variable time is harmless).
 fn random_base<R: TryCryptoRng + ?Sized>(rng: &mut R, n: &[Word]) -> Result<Zeroizing<Vec<Word>>, Error> {
-    let bits = n.len() * WORD_BITS - n.last().map_or(0, |w| w.leading_zeros() as usize);
-    let mut bytes = Zeroizing::new(vec![0u8; n.len() * WORD_BITS / 8]);
-    for _ in 0..128 {
-        rng.try_fill_bytes(&mut bytes).map_err(|_| Error::Rng)?;
-        let mut a = Zeroizing::new(vec![0 as Word; n.len()]);
-        for (w, chunk) in a.iter_mut().zip(bytes.chunks_exact(WORD_BITS / 8)) {
-            let mut le = [0u8; WORD_BITS / 8];
-            le.copy_from_slice(chunk);
-            *w = Word::from_le_bytes(le);
-        }
-        let top = bits - (n.len() - 1) * WORD_BITS;
-        if let Some(t) = a.last_mut()
-            && top < WORD_BITS
-        {
-            *t &= (1 << top) - 1;
-        }
-        // 2 ≤ a ≤ n − 2, compared from the top word down.
-        let below_n_minus_1 = {
-            let mut n_minus_2 = Zeroizing::new(n.to_vec());
-            let mut borrow: Word = 2;
-            for w in n_minus_2.iter_mut() {
-                let (v, b) = w.overflowing_sub(borrow);
-                *w = v;
-                borrow = Word::from(b);
-            }
-            a.iter().rev().cmp(n_minus_2.iter().rev()) != core::cmp::Ordering::Greater
-        };
-        let at_least_2 = a.iter().skip(1).any(|w| *w != 0) || a.first().is_some_and(|w| *w >= 2);
-        if below_n_minus_1 && at_least_2 {
-            return Ok(a);
-        }
-    }
-    Err(Error::Rng)
+    let n = BoxedUint::from_words(n.iter().copied());
+    let range = NonZero::new(n.wrapping_sub(BoxedUint::from(3u64)))
+        .into_option()
+        .ok_or(Error::InvalidInput)?;
+    let mut a = Zeroizing::new(BoxedUint::try_random_mod_vartime(rng, &range).map_err(|_| Error::Rng)?);
+    a.wrapping_add_assign(BoxedUint::from(2u64));
+    Ok(Zeroizing::new(a.as_words().to_vec()))
 }
 
-/// One Miller–Rabin round on the odd `n > 3` (`m` its [`Modulus`]) with `x = a^d` already
-/// computed (Montgomery form), `n − 1 = d·2^k`: probably prime?
-fn mr_finish(m: &Modulus, mut x: Zeroizing<Vec<Word>>, k: usize) -> bool {
+/// One Miller–Rabin round on the odd `n > 3` (`m` its [`Modulus`], `minus_one` its −1 in
+/// Montgomery form) with `x = a^d` already computed (Montgomery form), `n − 1 = d·2^k`: probably
+/// prime?
+fn mr_finish(m: &Modulus, minus_one: &[Word], mut x: Zeroizing<Vec<Word>>, k: usize) -> bool {
     let one = m.one();
-    // n − (R mod n): −1 in Montgomery form.
-    let mut minus_one = Zeroizing::new(m.words().to_vec());
-    m.sub_into(&mut minus_one, one);
-    if ct_eq_words(&x, one) || ct_eq_words(&x, &minus_one) {
+    if ct_eq_words(&x, one) || ct_eq_words(&x, minus_one) {
         return true;
     }
     let mut t = Zeroizing::new(m.scratch());
@@ -244,7 +193,7 @@ fn mr_finish(m: &Modulus, mut x: Zeroizing<Vec<Word>>, k: usize) -> bool {
     for _ in 1..k {
         m.sqr_into(&mut y, &x, &mut t);
         x.copy_from_slice(&y);
-        if ct_eq_words(&x, &minus_one) {
+        if ct_eq_words(&x, minus_one) {
             return true;
         }
         if ct_eq_words(&x, one) {
@@ -294,13 +243,16 @@ pub(super) fn is_probable_prime<R: TryCryptoRng + ?Sized>(
         return Ok(false);
     };
     let (d, k) = split_n_minus_1(m.words());
-    if !mr_finish(&m, m.pow2(&d), k) {
+    // n − (R mod n): −1 in Montgomery form.
+    let mut minus_one = Zeroizing::new(m.words().to_vec());
+    m.sub_into(&mut minus_one, m.one());
+    if !mr_finish(&m, &minus_one, m.pow2(&d), k) {
         return Ok(false);
     }
     for _ in 0..rounds {
         let a = random_base(rng, m.words())?;
         let x = m.pow(&m.to_mont(&a), &d);
-        if !mr_finish(&m, x, k) {
+        if !mr_finish(&m, &minus_one, x, k) {
             return Ok(false);
         }
     }
@@ -364,7 +316,6 @@ pub(super) fn generate_prime<R: TryCryptoRng + ?Sized>(
 mod tests {
     use super::*;
     use alloc::vec::Vec;
-    use crypto_bigint::BoxedUint;
     use crypto_primes::{Flavor, is_prime};
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
