@@ -136,9 +136,7 @@ pub(super) fn public(curve: Curve, secret: &[u8]) -> Result<Vec<u8>, Error> {
     #[cfg(feature = "table-p256-flash")]
     if curve == Curve::Secp256r1 {
         let d = scalar_of::<p256::NistP256>(secret)?;
-        return Ok(encode::<p256::NistP256>(
-            &super::p256_comb::mul_by_generator(&d).to_affine(),
-        ));
+        return Ok(encode::<p256::NistP256>(&super::p256_comb::mul_by_generator(&d)?));
     }
     dispatch!(curve, rc(secret), generic::for_curve(curve)?.public(secret))
 }

@@ -34,7 +34,7 @@ use zeroize::Zeroizing;
 use super::Error;
 
 mod crt;
-mod monty;
+pub(crate) mod monty;
 mod padding;
 mod prime;
 

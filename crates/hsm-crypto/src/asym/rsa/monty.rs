@@ -32,7 +32,7 @@ pub(super) const WORD_BITS: usize = Word::BITS as usize;
 /// `t[j] += a[j]·b` over `a`'s length with the carry chained; returns the carry out of the last
 /// word. `t` must be at least as long as `a`.
 #[inline]
-pub(super) fn mul_add_row(t: &mut [Word], a: &[Word], b: Word) -> Word {
+pub(crate) fn mul_add_row(t: &mut [Word], a: &[Word], b: Word) -> Word {
     #[cfg(all(feature = "armv6m-asm", target_arch = "arm"))]
     {
         if a.is_empty() || t.len() < a.len() {
