@@ -2,10 +2,11 @@
 //!
 //! Secrets are returned in [`Zeroizing`] buffers; comparisons of secrets use [`ct_eq`].
 #![no_std]
-// No unsafe code, but for the one assembly routine of feature `armv6m-asm` (RSA's inner loop on
-// the RP2040), which allows it locally (`asym::rsa::monty`).
-#![cfg_attr(not(feature = "armv6m-asm"), forbid(unsafe_code))]
-#![cfg_attr(feature = "armv6m-asm", deny(unsafe_code))]
+// No unsafe code, but for the assembly routines of features `armv6m-asm` (RSA's inner loop on the
+// RP2040, `asym::rsa::monty`) and `dsp-asm` (P-256's product on the RP2350, `asym::p256_comb`),
+// which allow it locally.
+#![cfg_attr(not(any(feature = "armv6m-asm", feature = "dsp-asm")), forbid(unsafe_code))]
+#![cfg_attr(any(feature = "armv6m-asm", feature = "dsp-asm"), deny(unsafe_code))]
 
 extern crate alloc;
 

@@ -145,6 +145,258 @@ fn mul_add_row(t: &mut [u32; 16], o: usize, a: u32, b: &[u32; 8]) -> u32 {
     }
 }
 
+/// The 8 × 8-word product on a Cortex-M33 (or M4) with the DSP extension: `b` held in eight
+/// registers, each word product one `UMAAL` (`t + a_i·b_j + carry`), 219 instructions in a straight
+/// line (the compiler's code for the same rows spills and takes about twice as many). No branch,
+/// no data-dependent address: constant time.
+#[cfg(all(feature = "dsp-asm", target_arch = "arm"))]
+#[allow(unsafe_code, reason = "an assembly routine and its declaration")]
+mod dsp {
+    core::arch::global_asm!(
+        // `UMAAL r12, r11, r10, rM` is written as its encoding (T1: FBEA CB6M): the integrated
+        // assembler takes thumbv8m.main without the DSP extension whatever the target CPU.
+        ".section .text.hsm_p256_mul8,\"ax\",%progbits",
+        ".global hsm_p256_mul8",
+        ".type hsm_p256_mul8,%function",
+        ".thumb_func",
+        "hsm_p256_mul8:",
+        // r0 = t (16 words, zero), r1 = a, r2 = b
+        "push {{r3, r4, r5, r6, r7, r8, r9, r10, r11, lr}}",
+        "ldm r2, {{r2, r3, r4, r5, r6, r7, r8, r9}}", // b[0..8] in r2..r9
+        "ldr r10, [r1, #0]",                          // a[0]
+        "mov.w r11, #0",
+        "ldr r12, [r0, #0]",
+        ".inst.w 0xFBEACB62", // umaal r12, r11, r10, r2
+        "str r12, [r0, #0]",
+        "ldr r12, [r0, #4]",
+        ".inst.w 0xFBEACB63", // umaal r12, r11, r10, r3
+        "str r12, [r0, #4]",
+        "ldr r12, [r0, #8]",
+        ".inst.w 0xFBEACB64", // umaal r12, r11, r10, r4
+        "str r12, [r0, #8]",
+        "ldr r12, [r0, #12]",
+        ".inst.w 0xFBEACB65", // umaal r12, r11, r10, r5
+        "str r12, [r0, #12]",
+        "ldr r12, [r0, #16]",
+        ".inst.w 0xFBEACB66", // umaal r12, r11, r10, r6
+        "str r12, [r0, #16]",
+        "ldr r12, [r0, #20]",
+        ".inst.w 0xFBEACB67", // umaal r12, r11, r10, r7
+        "str r12, [r0, #20]",
+        "ldr r12, [r0, #24]",
+        ".inst.w 0xFBEACB68", // umaal r12, r11, r10, r8
+        "str r12, [r0, #24]",
+        "ldr r12, [r0, #28]",
+        ".inst.w 0xFBEACB69", // umaal r12, r11, r10, r9
+        "str r12, [r0, #28]",
+        "str r11, [r0, #32]",
+        "ldr r10, [r1, #4]", // a[1]
+        "mov.w r11, #0",
+        "ldr r12, [r0, #4]",
+        ".inst.w 0xFBEACB62", // umaal r12, r11, r10, r2
+        "str r12, [r0, #4]",
+        "ldr r12, [r0, #8]",
+        ".inst.w 0xFBEACB63", // umaal r12, r11, r10, r3
+        "str r12, [r0, #8]",
+        "ldr r12, [r0, #12]",
+        ".inst.w 0xFBEACB64", // umaal r12, r11, r10, r4
+        "str r12, [r0, #12]",
+        "ldr r12, [r0, #16]",
+        ".inst.w 0xFBEACB65", // umaal r12, r11, r10, r5
+        "str r12, [r0, #16]",
+        "ldr r12, [r0, #20]",
+        ".inst.w 0xFBEACB66", // umaal r12, r11, r10, r6
+        "str r12, [r0, #20]",
+        "ldr r12, [r0, #24]",
+        ".inst.w 0xFBEACB67", // umaal r12, r11, r10, r7
+        "str r12, [r0, #24]",
+        "ldr r12, [r0, #28]",
+        ".inst.w 0xFBEACB68", // umaal r12, r11, r10, r8
+        "str r12, [r0, #28]",
+        "ldr r12, [r0, #32]",
+        ".inst.w 0xFBEACB69", // umaal r12, r11, r10, r9
+        "str r12, [r0, #32]",
+        "str r11, [r0, #36]",
+        "ldr r10, [r1, #8]", // a[2]
+        "mov.w r11, #0",
+        "ldr r12, [r0, #8]",
+        ".inst.w 0xFBEACB62", // umaal r12, r11, r10, r2
+        "str r12, [r0, #8]",
+        "ldr r12, [r0, #12]",
+        ".inst.w 0xFBEACB63", // umaal r12, r11, r10, r3
+        "str r12, [r0, #12]",
+        "ldr r12, [r0, #16]",
+        ".inst.w 0xFBEACB64", // umaal r12, r11, r10, r4
+        "str r12, [r0, #16]",
+        "ldr r12, [r0, #20]",
+        ".inst.w 0xFBEACB65", // umaal r12, r11, r10, r5
+        "str r12, [r0, #20]",
+        "ldr r12, [r0, #24]",
+        ".inst.w 0xFBEACB66", // umaal r12, r11, r10, r6
+        "str r12, [r0, #24]",
+        "ldr r12, [r0, #28]",
+        ".inst.w 0xFBEACB67", // umaal r12, r11, r10, r7
+        "str r12, [r0, #28]",
+        "ldr r12, [r0, #32]",
+        ".inst.w 0xFBEACB68", // umaal r12, r11, r10, r8
+        "str r12, [r0, #32]",
+        "ldr r12, [r0, #36]",
+        ".inst.w 0xFBEACB69", // umaal r12, r11, r10, r9
+        "str r12, [r0, #36]",
+        "str r11, [r0, #40]",
+        "ldr r10, [r1, #12]", // a[3]
+        "mov.w r11, #0",
+        "ldr r12, [r0, #12]",
+        ".inst.w 0xFBEACB62", // umaal r12, r11, r10, r2
+        "str r12, [r0, #12]",
+        "ldr r12, [r0, #16]",
+        ".inst.w 0xFBEACB63", // umaal r12, r11, r10, r3
+        "str r12, [r0, #16]",
+        "ldr r12, [r0, #20]",
+        ".inst.w 0xFBEACB64", // umaal r12, r11, r10, r4
+        "str r12, [r0, #20]",
+        "ldr r12, [r0, #24]",
+        ".inst.w 0xFBEACB65", // umaal r12, r11, r10, r5
+        "str r12, [r0, #24]",
+        "ldr r12, [r0, #28]",
+        ".inst.w 0xFBEACB66", // umaal r12, r11, r10, r6
+        "str r12, [r0, #28]",
+        "ldr r12, [r0, #32]",
+        ".inst.w 0xFBEACB67", // umaal r12, r11, r10, r7
+        "str r12, [r0, #32]",
+        "ldr r12, [r0, #36]",
+        ".inst.w 0xFBEACB68", // umaal r12, r11, r10, r8
+        "str r12, [r0, #36]",
+        "ldr r12, [r0, #40]",
+        ".inst.w 0xFBEACB69", // umaal r12, r11, r10, r9
+        "str r12, [r0, #40]",
+        "str r11, [r0, #44]",
+        "ldr r10, [r1, #16]", // a[4]
+        "mov.w r11, #0",
+        "ldr r12, [r0, #16]",
+        ".inst.w 0xFBEACB62", // umaal r12, r11, r10, r2
+        "str r12, [r0, #16]",
+        "ldr r12, [r0, #20]",
+        ".inst.w 0xFBEACB63", // umaal r12, r11, r10, r3
+        "str r12, [r0, #20]",
+        "ldr r12, [r0, #24]",
+        ".inst.w 0xFBEACB64", // umaal r12, r11, r10, r4
+        "str r12, [r0, #24]",
+        "ldr r12, [r0, #28]",
+        ".inst.w 0xFBEACB65", // umaal r12, r11, r10, r5
+        "str r12, [r0, #28]",
+        "ldr r12, [r0, #32]",
+        ".inst.w 0xFBEACB66", // umaal r12, r11, r10, r6
+        "str r12, [r0, #32]",
+        "ldr r12, [r0, #36]",
+        ".inst.w 0xFBEACB67", // umaal r12, r11, r10, r7
+        "str r12, [r0, #36]",
+        "ldr r12, [r0, #40]",
+        ".inst.w 0xFBEACB68", // umaal r12, r11, r10, r8
+        "str r12, [r0, #40]",
+        "ldr r12, [r0, #44]",
+        ".inst.w 0xFBEACB69", // umaal r12, r11, r10, r9
+        "str r12, [r0, #44]",
+        "str r11, [r0, #48]",
+        "ldr r10, [r1, #20]", // a[5]
+        "mov.w r11, #0",
+        "ldr r12, [r0, #20]",
+        ".inst.w 0xFBEACB62", // umaal r12, r11, r10, r2
+        "str r12, [r0, #20]",
+        "ldr r12, [r0, #24]",
+        ".inst.w 0xFBEACB63", // umaal r12, r11, r10, r3
+        "str r12, [r0, #24]",
+        "ldr r12, [r0, #28]",
+        ".inst.w 0xFBEACB64", // umaal r12, r11, r10, r4
+        "str r12, [r0, #28]",
+        "ldr r12, [r0, #32]",
+        ".inst.w 0xFBEACB65", // umaal r12, r11, r10, r5
+        "str r12, [r0, #32]",
+        "ldr r12, [r0, #36]",
+        ".inst.w 0xFBEACB66", // umaal r12, r11, r10, r6
+        "str r12, [r0, #36]",
+        "ldr r12, [r0, #40]",
+        ".inst.w 0xFBEACB67", // umaal r12, r11, r10, r7
+        "str r12, [r0, #40]",
+        "ldr r12, [r0, #44]",
+        ".inst.w 0xFBEACB68", // umaal r12, r11, r10, r8
+        "str r12, [r0, #44]",
+        "ldr r12, [r0, #48]",
+        ".inst.w 0xFBEACB69", // umaal r12, r11, r10, r9
+        "str r12, [r0, #48]",
+        "str r11, [r0, #52]",
+        "ldr r10, [r1, #24]", // a[6]
+        "mov.w r11, #0",
+        "ldr r12, [r0, #24]",
+        ".inst.w 0xFBEACB62", // umaal r12, r11, r10, r2
+        "str r12, [r0, #24]",
+        "ldr r12, [r0, #28]",
+        ".inst.w 0xFBEACB63", // umaal r12, r11, r10, r3
+        "str r12, [r0, #28]",
+        "ldr r12, [r0, #32]",
+        ".inst.w 0xFBEACB64", // umaal r12, r11, r10, r4
+        "str r12, [r0, #32]",
+        "ldr r12, [r0, #36]",
+        ".inst.w 0xFBEACB65", // umaal r12, r11, r10, r5
+        "str r12, [r0, #36]",
+        "ldr r12, [r0, #40]",
+        ".inst.w 0xFBEACB66", // umaal r12, r11, r10, r6
+        "str r12, [r0, #40]",
+        "ldr r12, [r0, #44]",
+        ".inst.w 0xFBEACB67", // umaal r12, r11, r10, r7
+        "str r12, [r0, #44]",
+        "ldr r12, [r0, #48]",
+        ".inst.w 0xFBEACB68", // umaal r12, r11, r10, r8
+        "str r12, [r0, #48]",
+        "ldr r12, [r0, #52]",
+        ".inst.w 0xFBEACB69", // umaal r12, r11, r10, r9
+        "str r12, [r0, #52]",
+        "str r11, [r0, #56]",
+        "ldr r10, [r1, #28]", // a[7]
+        "mov.w r11, #0",
+        "ldr r12, [r0, #28]",
+        ".inst.w 0xFBEACB62", // umaal r12, r11, r10, r2
+        "str r12, [r0, #28]",
+        "ldr r12, [r0, #32]",
+        ".inst.w 0xFBEACB63", // umaal r12, r11, r10, r3
+        "str r12, [r0, #32]",
+        "ldr r12, [r0, #36]",
+        ".inst.w 0xFBEACB64", // umaal r12, r11, r10, r4
+        "str r12, [r0, #36]",
+        "ldr r12, [r0, #40]",
+        ".inst.w 0xFBEACB65", // umaal r12, r11, r10, r5
+        "str r12, [r0, #40]",
+        "ldr r12, [r0, #44]",
+        ".inst.w 0xFBEACB66", // umaal r12, r11, r10, r6
+        "str r12, [r0, #44]",
+        "ldr r12, [r0, #48]",
+        ".inst.w 0xFBEACB67", // umaal r12, r11, r10, r7
+        "str r12, [r0, #48]",
+        "ldr r12, [r0, #52]",
+        ".inst.w 0xFBEACB68", // umaal r12, r11, r10, r8
+        "str r12, [r0, #52]",
+        "ldr r12, [r0, #56]",
+        ".inst.w 0xFBEACB69", // umaal r12, r11, r10, r9
+        "str r12, [r0, #56]",
+        "str r11, [r0, #60]",
+        "pop {{r3, r4, r5, r6, r7, r8, r9, r10, r11, pc}}",
+        ".size hsm_p256_mul8, . - hsm_p256_mul8",
+    );
+
+    unsafe extern "C" {
+        fn hsm_p256_mul8(t: *mut u32, a: *const u32, b: *const u32);
+    }
+
+    /// `a·b` as 16 little-endian words.
+    pub(super) fn mul8(a: &[u32; 8], b: &[u32; 8]) -> [u32; 16] {
+        let mut t = [0u32; 16];
+        // SAFETY: the routine reads 8 words of `a` and of `b` and writes the 16 words of `t`,
+        // all of them arrays of those sizes; it saves every callee-saved register it uses.
+        unsafe { hsm_p256_mul8(t.as_mut_ptr(), a.as_ptr(), b.as_ptr()) };
+        t
+    }
+}
+
 /// `$body` once for each `$i` in `0..8`, written out: the firmware builds with opt-level "s",
 /// which keeps loops, and a loop costs more than the 32-bit word operation it repeats.
 macro_rules! unroll8 {
@@ -283,6 +535,12 @@ impl Fe {
         Self::reduce_once(out, top)
     }
 
+    #[cfg(all(feature = "dsp-asm", target_arch = "arm"))]
+    fn mul(&self, rhs: &Self) -> Self {
+        Self::reduce(dsp::mul8(&self.0, &rhs.0))
+    }
+
+    #[cfg(not(all(feature = "dsp-asm", target_arch = "arm")))]
     fn mul(&self, rhs: &Self) -> Self {
         let (a, b) = (&self.0, &rhs.0);
         let mut t = [0u32; 16];
@@ -299,7 +557,10 @@ impl Fe {
 
     /// `self²`: the 28 cross products once, doubled, plus the 8 squares (straight-line code).
     #[allow(unused_assignments, reason = "the last unrolled step's carries")]
-    #[cfg(not(all(feature = "armv6m-asm", feature = "rsa", target_arch = "arm")))]
+    #[cfg(not(any(
+        all(feature = "armv6m-asm", feature = "rsa", target_arch = "arm"),
+        all(feature = "dsp-asm", target_arch = "arm")
+    )))]
     fn square(&self) -> Self {
         #[inline(always)]
         fn mac(a: u32, b: u32, t: &mut u32, c: u32) -> u32 {
@@ -367,7 +628,11 @@ impl Fe {
         Self::reduce(t)
     }
 
-    #[cfg(all(feature = "armv6m-asm", feature = "rsa", target_arch = "arm"))]
+    /// With an assembly product, the square is that product (cheaper than the portable square).
+    #[cfg(any(
+        all(feature = "armv6m-asm", feature = "rsa", target_arch = "arm"),
+        all(feature = "dsp-asm", target_arch = "arm")
+    ))]
     fn square(&self) -> Self {
         self.mul(self)
     }
