@@ -243,7 +243,9 @@ impl<P: Platform> App<P> {
         if !(MIN_BITS..=MAX_BITS).contains(&bits) || !bits.is_multiple_of(256) {
             return Err(Status::FunctionNotSupported);
         }
-        let key = RsaPrivateKey::generate(bits, e, self.drbg()?).map_err(|_| Status::ExecutionError)?;
+        self.drbg()?; // seeded (or reseeded) before the search starts
+        let helper = self.platform.prime_search();
+        let key = RsaPrivateKey::generate_with(bits, e, &mut self.drbg, helper).map_err(|_| Status::ExecutionError)?;
         Ok(PrivateKey::Rsa(alloc::boxed::Box::new(key)))
     }
 

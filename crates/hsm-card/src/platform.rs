@@ -77,6 +77,13 @@ pub trait Platform {
     fn firmware_size(&self) -> Option<u32> {
         None
     }
+
+    /// A second processor that searches RSA primes in parallel with the key generation (the
+    /// RP2040's core 1). Default: none, the generation searches alone.
+    #[cfg(feature = "rsa")]
+    fn prime_search(&mut self) -> Option<&mut dyn hsm_crypto::asym::rsa::PrimeSearch> {
+        None
+    }
 }
 
 /// Microcontroller numbers of upstream's rescue applet (`PICO_MCU`, pypicokey `Platform`).

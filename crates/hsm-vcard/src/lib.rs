@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod platform;
+pub mod primes;
 pub mod state;
 pub mod vpcd;
 

@@ -20,6 +20,8 @@ pub struct FilePlatform {
     /// The rescue applet asked for a reboot, done once its answer is sent.
     restart: bool,
     started: Instant,
+    /// A thread searching RSA primes beside a key generation (the board's core 1).
+    primes: crate::primes::ThreadSearch,
 }
 
 impl FilePlatform {
@@ -43,6 +45,7 @@ impl FilePlatform {
             auto_confirm: false,
             restart: false,
             started: Instant::now(),
+            primes: crate::primes::ThreadSearch::default(),
         })
     }
 
@@ -202,6 +205,10 @@ impl Platform for FilePlatform {
 
     fn flash_size(&self) -> u32 {
         u32::try_from(STORE_SIZE + COUNTERS_SIZE).unwrap_or(u32::MAX)
+    }
+
+    fn prime_search(&mut self) -> Option<&mut dyn hsm_crypto::asym::rsa::PrimeSearch> {
+        Some(&mut self.primes)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Pico HSM firmware: the SmartCard-HSM card core (`hsm-card`) behind USB CCID on the Raspberry Pi
 //! Pico (RP2040, feature `rp2040`) and Pico 2 (RP2350, feature `rp235x`).
 //!
-//! # How it runs (one core)
+//! # How it runs
 //! * USB runs on an interrupt executor (software interrupt SWI_IRQ_1): the device task, the CCID
 //!   class (`hsm_ccid::usb`) and the LED. It preempts the card whenever the bus needs it, so time
 //!   extensions go out every 500 ms even during an RSA-4096 key generation.
@@ -10,7 +10,8 @@
 //! * Flash writes stop the whole chip for the erase or program time (XIP is off meanwhile): embassy-rp
 //!   runs them from RAM with interrupts disabled. The USB host sees NAKs for those milliseconds.
 //!
-//! Core 1 is not used.
+//! * Core 1 (RP2040 only) searches RSA primes in parallel with a key generation on core 0
+//!   (`core1`); it sleeps otherwise. The Pico 2 runs everything on core 0.
 //!
 //! # Start-up
 //! Mount both stores (a store region that is not ours is never erased: the board waits for BOOTSEL
@@ -19,6 +20,8 @@
 #![no_std]
 #![no_main]
 
+#[cfg(feature = "rp2040")]
+mod core1;
 mod entropy;
 mod layout;
 mod led;
@@ -60,9 +63,10 @@ embassy_rp::bind_interrupts!(struct TrngIrqs {
     TRNG_IRQ => embassy_rp::trng::InterruptHandler<embassy_rp::peripherals::TRNG>;
 });
 
-/// The heap: key objects, big integers, file contents (`hsm-card` allocates per command).
+/// The heap: key objects, big integers, file contents (`hsm-card` allocates per command). 152 KiB:
+/// 160 KiB before core 1's stack (`core1::STACK_SIZE`) took 8 of them.
 #[cfg(feature = "rp2040")]
-const HEAP_SIZE: usize = 160 * 1024;
+const HEAP_SIZE: usize = 152 * 1024;
 /// The heap: key objects, big integers, file contents (`hsm-card` allocates per command). 320 KiB
 /// leaves room for the P-256 and secp256k1 tables in .bss (an RSA-4096 key generation peaks at
 /// 19 KB of heap on the Cortex-M33, README "Boards").
@@ -205,6 +209,8 @@ fn main() -> ! {
     }
 
     let p = embassy_rp::init(Default::default());
+    #[cfg(feature = "rp2040")]
+    core1::start(p.CORE1);
     let led_pin = Output::new(p.PIN_25, Level::Low);
     let mut bootsel = p.BOOTSEL;
 

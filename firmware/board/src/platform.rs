@@ -40,6 +40,9 @@ pub struct Board {
     bootsel: embassy_rp::Peri<'static, embassy_rp::peripherals::BOOTSEL>,
     /// The reboot the rescue applet asked for, done by `main` once the answer is sent.
     reboot: Option<Reboot>,
+    /// Core 1, searching RSA primes during key generation.
+    #[cfg(feature = "rp2040")]
+    core1: crate::core1::Core1,
 }
 
 /// How long a press-to-confirm waits for the button (upstream's default window).
@@ -65,6 +68,8 @@ impl Board {
             #[cfg(feature = "rp2040")]
             bootsel,
             reboot: None,
+            #[cfg(feature = "rp2040")]
+            core1: crate::core1::Core1::default(),
         }
     }
 
@@ -143,5 +148,10 @@ impl Platform for Board {
 
     fn firmware_size(&self) -> Option<u32> {
         Some(crate::layout::firmware_size())
+    }
+
+    #[cfg(feature = "rp2040")]
+    fn prime_search(&mut self) -> Option<&mut dyn hsm_crypto::asym::rsa::PrimeSearch> {
+        Some(&mut self.core1)
     }
 }

@@ -199,21 +199,135 @@ fn uint(bytes: &[u8]) -> BoxedUint {
     BoxedUint::from_be_slice_vartime(bytes)
 }
 
+/// A prime found by a [`PrimeSearch`] helper, on its way to the key generation (opaque; zeroized
+/// when dropped).
+pub struct Prime(Zeroizing<Vec<crypto_bigint::Word>>);
+
+impl core::fmt::Debug for Prime {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Prime(..)")
+    }
+}
+
+/// What a [`PrimeSearch`] helper searches: primes of `bits` bits (top two bits set) with
+/// `gcd(e, p − 1) = 1`, drawing its random numbers from its own [`Drbg`](crate::drbg::Drbg)
+/// seeded from the generating card's DRBG. Zeroized when dropped.
+pub struct PrimeJob {
+    bits: usize,
+    e: u32,
+    seed: Zeroizing<[u8; crate::drbg::ENTROPY_LEN]>,
+}
+
+impl core::fmt::Debug for PrimeJob {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PrimeJob")
+            .field("bits", &self.bits)
+            .field("e", &self.e)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A second processor that searches primes while the key generation searches too (the RP2040's
+/// core 1): [`RsaPrivateKey::generate_with`] hands it a job, takes what it finds between its own
+/// Miller–Rabin tests, and ends the job when it has its two primes. The helper runs
+/// [`search_primes`] on the job. Every method returns at once.
+pub trait PrimeSearch {
+    /// Starts `job`; `false` when the helper cannot take it now (the generation then searches
+    /// alone).
+    fn start(&mut self, job: PrimeJob) -> bool;
+    /// A prime the helper has found since the last call, if any (each prime once).
+    fn take(&mut self) -> Option<Prime>;
+    /// Ends the job: the helper stops at its next check and drops what it holds (zeroized).
+    fn stop(&mut self);
+}
+
+/// The helper's side of a [`PrimeSearch`]: searches primes for `job`, handing each to `post`, until
+/// `stop` says so (asked before every Miller–Rabin test) or `post` returns `false`. `post` may wait
+/// until the previous prime was taken.
+///
+/// # Errors
+/// [`Error::Rng`] when the seed is unusable; [`Error::Internal`] when 64 windows in a row held no
+/// prime (a broken generator).
+pub fn search_primes(
+    job: PrimeJob,
+    stop: &mut dyn FnMut() -> bool,
+    post: &mut dyn FnMut(Prime) -> bool,
+) -> Result<(), Error> {
+    let mut rng = crate::drbg::Drbg::new();
+    rng.reseed(&job.seed).map_err(|_| Error::Rng)?;
+    drop(job.seed);
+    let primes = prime::SmallPrimes::new();
+    while let Some(p) = prime::generate_prime(&mut rng, &primes, job.bits, job.e, stop)? {
+        if !post(Prime(p)) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Two primes of `bits / 2` bits each (top two bits set, so `n` has exactly `bits` bits) at least
-/// 2^(bits/2 − 100) apart (FIPS 186-5 A.1.3), assembled into a key by `rsa`.
-fn generate_key<R: TryCryptoRng + ?Sized>(bits: usize, e: u32, rng: &mut R) -> Result<PrivateKey, Error> {
+/// 2^(bits/2 − 100) apart (FIPS 186-5 A.1.3), assembled into a key by `rsa`. With a `helper`, both
+/// processors search and the first two primes found are used (which processor found which does
+/// not matter: each is a uniformly drawn prime of the same distribution).
+fn generate_key<R: TryCryptoRng + ?Sized>(
+    bits: usize,
+    e: u32,
+    rng: &mut R,
+    helper: Option<&mut dyn PrimeSearch>,
+) -> Result<PrivateKey, Error> {
     let half = bits / 2;
     let primes = prime::SmallPrimes::new();
-    for _ in 0..8 {
-        let p = prime::generate_prime(rng, &primes, half, e)?;
-        let q = prime::generate_prime(rng, &primes, half, e)?;
-        let p = BoxedUint::from_words(p.iter().copied());
-        let q = BoxedUint::from_words(q.iter().copied());
-        let diff = Zeroizing::new(if p > q { p.wrapping_sub(&q) } else { q.wrapping_sub(&p) });
-        if (diff.bit_width_vartime() as usize) <= half - 100 {
-            continue;
+    let mut helping = None;
+    if let Some(h) = helper {
+        let mut seed = Zeroizing::new([0u8; crate::drbg::ENTROPY_LEN]);
+        rng.try_fill_bytes(&mut seed[..]).map_err(|_| Error::Rng)?;
+        if h.start(PrimeJob { bits: half, e, seed }) {
+            helping = Some(h);
         }
-        return PrivateKey::from_p_q(p, q, BoxedUint::from(u64::from(e))).map_err(|_| Error::Internal);
+    }
+    let result = two_primes(half, e, rng, &primes, &mut helping);
+    if let Some(h) = helping {
+        h.stop();
+    }
+    let (p, q) = result?;
+    PrivateKey::from_p_q(p, q, BoxedUint::from(u64::from(e))).map_err(|_| Error::Internal)
+}
+
+/// The search of [`generate_key`]: primes from this processor and the helper's, until two of
+/// them are far enough apart.
+fn two_primes<R: TryCryptoRng + ?Sized>(
+    half: usize,
+    e: u32,
+    rng: &mut R,
+    primes: &prime::SmallPrimes,
+    helper: &mut Option<&mut dyn PrimeSearch>,
+) -> Result<(BoxedUint, BoxedUint), Error> {
+    let mut found: Vec<Zeroizing<Vec<crypto_bigint::Word>>> = Vec::with_capacity(3);
+    // Bounded like `generate_prime`: a pair too close together happens with probability ~2^-98.
+    for _ in 0..8 {
+        while found.len() < 2 {
+            let mine = {
+                let mut stop = || {
+                    if let Some(Prime(p)) = helper.as_deref_mut().and_then(PrimeSearch::take) {
+                        found.push(p);
+                    }
+                    found.len() >= 2
+                };
+                prime::generate_prime(rng, primes, half, e, &mut stop)?
+            };
+            found.extend(mine);
+        }
+        let p = Zeroizing::new(BoxedUint::from_words(found[0].iter().copied()));
+        let q = Zeroizing::new(BoxedUint::from_words(found[1].iter().copied()));
+        let diff = Zeroizing::new(if *p > *q {
+            p.wrapping_sub(&*q)
+        } else {
+            q.wrapping_sub(&*p)
+        });
+        if (diff.bit_width_vartime() as usize) > half - 100 {
+            return Ok((BoxedUint::clone(&p), BoxedUint::clone(&q)));
+        }
+        found.truncate(1);
     }
     Err(Error::Internal)
 }
@@ -235,11 +349,22 @@ impl RsaPrivateKey {
     /// 1536, 2048, 3072, 4096) with public exponent `e` (odd, ≥ 3), then runs a pair-wise
     /// consistency check (sign and verify) before returning it.
     pub fn generate<R: TryCryptoRng + ?Sized>(bits: usize, e: u32, rng: &mut R) -> Result<Self, Error> {
+        Self::generate_with(bits, e, rng, None)
+    }
+
+    /// [`RsaPrivateKey::generate`], searching the primes on this processor and, when given, on a
+    /// `helper` in parallel.
+    pub fn generate_with<R: TryCryptoRng + ?Sized>(
+        bits: usize,
+        e: u32,
+        rng: &mut R,
+        helper: Option<&mut dyn PrimeSearch>,
+    ) -> Result<Self, Error> {
         if !(MIN_BITS..=MAX_BITS).contains(&bits) || !bits.is_multiple_of(256) {
             return Err(Error::InvalidInput);
         }
         check_exponent(e)?;
-        let inner = generate_key(bits, e, rng)?;
+        let inner = generate_key(bits, e, rng, helper)?;
         let key = RsaPrivateKey::wrap(inner)?;
         if key.bits() != bits {
             return Err(Error::ConsistencyCheck);

@@ -259,13 +259,15 @@ pub(super) fn is_probable_prime<R: TryCryptoRng + ?Sized>(
     Ok(true)
 }
 
-/// A random prime of exactly `bits` bits (top two bits set) with `gcd(e, p − 1) = 1`.
+/// A random prime of exactly `bits` bits (top two bits set) with `gcd(e, p − 1) = 1`, or `None`
+/// as soon as `stop` (asked before every Miller–Rabin test and every new window) says so.
 pub(super) fn generate_prime<R: TryCryptoRng + ?Sized>(
     rng: &mut R,
     primes: &SmallPrimes,
     bits: usize,
     e: u32,
-) -> Result<Zeroizing<Vec<Word>>, Error> {
+    stop: &mut dyn FnMut() -> bool,
+) -> Result<Option<Zeroizing<Vec<Word>>>, Error> {
     if bits < 64 || e < 3 {
         return Err(Error::InvalidInput);
     }
@@ -274,6 +276,9 @@ pub(super) fn generate_prime<R: TryCryptoRng + ?Sized>(
     // Bounded so that a broken random generator cannot hang the card (each window holds about
     // 11 primes on average for 1024 bits; 64 empty windows in a row do not happen).
     for _ in 0..64 {
+        if stop() {
+            return Ok(None);
+        }
         let start = random_start(rng, bits)?;
         struck.fill(false);
         let start_chunks = Zeroizing::new(chunks(&start));
@@ -304,8 +309,11 @@ pub(super) fn generate_prime<R: TryCryptoRng + ?Sized>(
             if carry != 0 || top_bits != bits {
                 break; // ran past 2^bits: draw a new start
             }
+            if stop() {
+                return Ok(None);
+            }
             if is_probable_prime(&candidate, rounds, rng)? {
-                return Ok(candidate);
+                return Ok(Some(candidate));
             }
         }
     }
@@ -407,19 +415,23 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         let primes = SmallPrimes::new();
         for (bits, e) in [(512, 65537u32), (512, 3), (520, 17), (1024, 65537)] {
-            let p = generate_prime(&mut rng, &primes, bits, e).unwrap();
+            let p = generate_prime(&mut rng, &primes, bits, e, &mut || false)
+                .unwrap()
+                .unwrap();
             let big = BoxedUint::from_words(p.iter().copied());
             assert_eq!(big.bit_width_vartime() as usize, bits);
             assert!(big.bit_vartime(bits as u32 - 2), "second bit from the top set");
             assert!(is_prime(Flavor::Any, &big), "crypto-primes agrees");
             assert_eq!(gcd(e, rem_u32(&p, e).wrapping_sub(1) % e), 1);
             // And a product of two such primes is composite.
-            let q = generate_prime(&mut rng, &primes, bits, e).unwrap();
+            let q = generate_prime(&mut rng, &primes, bits, e, &mut || false)
+                .unwrap()
+                .unwrap();
             let n = super::super::monty::mul_plain(&p, &q);
             assert!(!is_probable_prime(&n, 5, &mut rng).unwrap());
         }
         assert_eq!(
-            generate_prime(&mut rng, &primes, 32, 65537).err(),
+            generate_prime(&mut rng, &primes, 32, 65537, &mut || false).err(),
             Some(Error::InvalidInput)
         );
     }

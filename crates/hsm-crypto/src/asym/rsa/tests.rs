@@ -275,3 +275,86 @@ fn public_verifiers_match_rsa_crate() {
         Err(Error::InvalidKey)
     );
 }
+
+/// A helper that searches on the calling thread, once, when first asked for a prime: makes the
+/// parallel path of the key generation deterministic.
+#[derive(Default)]
+struct InlineHelper {
+    job: Option<PrimeJob>,
+    given: alloc::vec::Vec<alloc::vec::Vec<crypto_bigint::Word>>,
+    stopped: bool,
+}
+
+impl PrimeSearch for InlineHelper {
+    fn start(&mut self, job: PrimeJob) -> bool {
+        self.job = Some(job);
+        true
+    }
+    fn take(&mut self) -> Option<Prime> {
+        let job = self.job.take()?;
+        let mut found = None;
+        search_primes(job, &mut || false, &mut |p| {
+            found = Some(p);
+            false
+        })
+        .unwrap();
+        let p = found.unwrap();
+        self.given.push(p.0.to_vec());
+        Some(p)
+    }
+    fn stop(&mut self) {
+        self.stopped = true;
+    }
+}
+
+#[test]
+fn generate_with_takes_the_helpers_prime() {
+    let mut helper = InlineHelper::default();
+    let key = RsaPrivateKey::generate_with(1024, 65537, &mut rng(7), Some(&mut helper)).unwrap();
+    assert!(helper.stopped, "the job is ended");
+    assert_eq!(helper.given.len(), 1);
+    let given = BoxedUint::from_words(helper.given[0].iter().copied());
+    let primes = key.inner.primes();
+    assert!(
+        primes.iter().any(|p| *p.as_ref() == given),
+        "the helper's prime is one of the key's"
+    );
+    assert_eq!(key.bits(), 1024);
+    // The same seed without a helper gives another key: the helper's prime came from its own DRBG.
+    let alone = RsaPrivateKey::generate(1024, 65537, &mut rng(7)).unwrap();
+    assert_ne!(alone.modulus(), key.modulus());
+}
+
+#[test]
+fn search_primes_stops_when_told() {
+    let job = |seed: u8| PrimeJob {
+        bits: 512,
+        e: 65537,
+        seed: Zeroizing::new(core::array::from_fn(|i| seed.wrapping_add(i as u8))),
+    };
+    // Stopped before the first window: nothing posted.
+    let mut posted = 0;
+    search_primes(job(1), &mut || true, &mut |_| {
+        posted += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(posted, 0);
+    // Three primes, then `post` ends it; all distinct 512-bit primes.
+    let mut got: alloc::vec::Vec<BoxedUint> = alloc::vec::Vec::new();
+    search_primes(job(2), &mut || false, &mut |p| {
+        got.push(BoxedUint::from_words(p.0.iter().copied()));
+        got.len() < 3
+    })
+    .unwrap();
+    assert_eq!(got.len(), 3);
+    for p in &got {
+        assert_eq!(p.bit_width_vartime(), 512);
+        assert!(crypto_primes::is_prime(crypto_primes::Flavor::Any, p));
+    }
+    assert!(got[0] != got[1] && got[1] != got[2]);
+    // A constant seed block is refused by the DRBG's health test.
+    let mut bad = job(0);
+    bad.seed = Zeroizing::new([0; crate::drbg::ENTROPY_LEN]);
+    assert_eq!(search_primes(bad, &mut || false, &mut |_| true), Err(Error::Rng));
+}
