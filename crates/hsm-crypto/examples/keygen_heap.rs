@@ -1,5 +1,7 @@
 //! Peak heap of RSA key generation (the prime search, the key assembly, the pair-wise check), per
-//! size, by a counting allocator: the figure the boards' heap must hold (README, "Boards").
+//! size, by a counting allocator: the figure the boards' heap must hold (README, "Boards"). Alone,
+//! as on the Pico 2, and with a second searcher (this crate's thread, as core 1 on the Pico: both
+//! searches hold their numbers at once; [`ThreadSearch`]).
 //!
 //! ```text
 //! cargo run --release -p hsm-crypto --example keygen_heap [-- SEEDS]
@@ -14,7 +16,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hsm_crypto::asym::rsa::RsaPrivateKey;
+use hsm_crypto::asym::rsa::{RsaPrivateKey, ThreadSearch};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -44,17 +46,22 @@ static ALLOCATOR: Counting = Counting;
 
 fn main() {
     let seeds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3);
+    let mut search = ThreadSearch::default();
     for bits in [1024usize, 2048, 3072, 4096] {
-        let mut peaks = Vec::new();
-        for seed in 0..seeds {
-            let mut rng = ChaCha20Rng::seed_from_u64(seed);
-            let before = LIVE.load(Ordering::Relaxed);
-            PEAK.store(before, Ordering::Relaxed);
-            let key = RsaPrivateKey::generate(bits, 65537, &mut rng).expect("key generation");
-            drop(key);
-            peaks.push(PEAK.load(Ordering::Relaxed) - before);
+        for helper in [false, true] {
+            let mut peaks = Vec::new();
+            for seed in 0..seeds {
+                let mut rng = ChaCha20Rng::seed_from_u64(seed);
+                let before = LIVE.load(Ordering::Relaxed);
+                PEAK.store(before, Ordering::Relaxed);
+                let key = RsaPrivateKey::generate_with(bits, 65537, &mut rng, helper.then_some(&mut search as _))
+                    .expect("key generation");
+                drop(key);
+                peaks.push(PEAK.load(Ordering::Relaxed) - before);
+            }
+            let max = peaks.iter().max().copied().unwrap_or(0);
+            let how = if helper { "with a second searcher" } else { "alone" };
+            println!("RSA-{bits} key generation, {how}: peak heap {max} B over {seeds} seeds ({peaks:?})");
         }
-        let max = peaks.iter().max().copied().unwrap_or(0);
-        println!("RSA-{bits} key generation: peak heap {max} B over {seeds} seeds ({peaks:?})");
     }
 }

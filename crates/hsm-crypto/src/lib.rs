@@ -9,6 +9,8 @@
 #![cfg_attr(any(feature = "armv6m-asm", feature = "dsp-asm"), deny(unsafe_code))]
 
 extern crate alloc;
+#[cfg(feature = "prime-thread")]
+extern crate std;
 
 pub mod aead;
 pub mod asym;

@@ -11,7 +11,6 @@
 
 pub mod cli;
 pub mod platform;
-pub mod primes;
 pub mod state;
 pub mod vpcd;
 

@@ -21,7 +21,7 @@ pub struct FilePlatform {
     restart: bool,
     started: Instant,
     /// A thread searching RSA primes beside a key generation (the board's core 1).
-    primes: crate::primes::ThreadSearch,
+    primes: hsm_crypto::asym::rsa::ThreadSearch,
 }
 
 impl FilePlatform {
@@ -45,7 +45,7 @@ impl FilePlatform {
             auto_confirm: false,
             restart: false,
             started: Instant::now(),
-            primes: crate::primes::ThreadSearch::default(),
+            primes: hsm_crypto::asym::rsa::ThreadSearch::default(),
         })
     }
 

@@ -37,8 +37,12 @@ mod crt;
 pub(crate) mod monty;
 mod padding;
 mod prime;
+#[cfg(feature = "prime-thread")]
+mod thread;
 
 pub use crt::BLINDING_USES;
+#[cfg(feature = "prime-thread")]
+pub use thread::ThreadSearch;
 
 /// Smallest modulus we generate or load, in bits.
 pub const MIN_BITS: usize = 1024;

@@ -1,14 +1,14 @@
-//! A thread that searches RSA primes beside the card's key generation: on the PC, what core 1 is
-//! on the Pico (`firmware/board/src/core1.rs`). Each job gets its own thread, ended and joined
-//! when the generation has its two primes (within one Miller–Rabin test, about a millisecond
-//! here).
+//! A thread that searches RSA primes beside the card's key generation (feature `prime-thread`): on
+//! the PC (the virtual card), what core 1 is on the Pico (`firmware/board/src/core1.rs`). Each job
+//! gets its own thread, ended and joined when the generation has its two primes (within one
+//! Miller–Rabin test, about a millisecond on a PC).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
-use hsm_crypto::asym::rsa::{Prime, PrimeJob, PrimeSearch, search_primes};
+use super::{Prime, PrimeJob, PrimeSearch, search_primes};
 
 /// The virtual card's [`PrimeSearch`].
 #[derive(Default)]
@@ -39,10 +39,8 @@ impl PrimeSearch for ThreadSearch {
                 self.running = Some(Running { stop, primes, thread });
                 true
             }
-            Err(e) => {
-                log::warn!("no prime-search thread ({e}): the key generation searches alone");
-                false
-            }
+            // No thread (the OS refused one): the key generation searches alone.
+            Err(_) => false,
         }
     }
 
@@ -54,9 +52,8 @@ impl PrimeSearch for ThreadSearch {
         if let Some(r) = self.running.take() {
             r.stop.store(true, Ordering::Relaxed);
             drop(r.primes); // a send waiting for room fails; queued primes are dropped (zeroized)
-            if r.thread.join().is_err() {
-                log::error!("the prime-search thread panicked");
-            }
+            // A panicked search thread has nothing to hand over; the generation has its primes.
+            let _ = r.thread.join();
         }
     }
 }
@@ -69,8 +66,9 @@ impl Drop for ThreadSearch {
 
 #[cfg(test)]
 mod tests {
-    use hsm_crypto::asym::rsa::{HashAlg, RsaPrivateKey};
     use rand_core::SeedableRng;
+
+    use super::super::{HashAlg, RsaPrivateKey};
 
     use super::*;
 
