@@ -29,8 +29,9 @@
 // core 0's; a command during which core 1 ran gets ", core 1 N cycles" (its own instruction
 // cycles). The two cores interleave by cycles on one virtual time line, so core 1's work overlaps
 // core 0's in `virtual` and in core 0's cycles (a core 0 that waits for core 1 in WFE spends no
-// cycles; one that spins does). Not modelled: bus and XIP-cache contention between the cores,
-// SysTick, divider and interpolators per core (one of each, shared).
+// cycles; one that spins does). Not modelled: bus and XIP-cache contention between the cores
+// (the parallel speed-up is an upper bound), SysTick per core (one, core 0's). `--profile` lists
+// core 1's hottest functions apart. The final report counts both cores' instructions.
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -366,10 +366,11 @@ export class Board {
   }
 
   /**
-   * One chunk with core 1 running: the core whose local time is behind executes one instruction
-   * (core 0 on a tie; a sleeping core 0 is skipped), then the clock moves to the earliest local
-   * time of the cores still running. Ends when core 1 sleeps or returns to the ROM (core 0 goes
-   * on alone), after CHUNK instructions, or when the host wants to see a packet.
+   * One chunk with core 1 running: the core whose local time is behind executes (core 0 on a tie;
+   * a sleeping core 0 is skipped), one instruction at a time, for as long as it stays behind; after
+   * every instruction the clock moves to the earliest local time of the cores still running. Ends
+   * when core 1 sleeps or returns to the ROM (core 0 goes on alone), after CHUNK instructions, or
+   * when the host wants to see a packet.
    */
   runBoth() {
     const { mcu } = this;
@@ -386,33 +387,51 @@ export class Board {
     let n1 = 0;
     this.steppingBoth = true;
     try {
-      for (; i < CHUNK && !this.yieldNow && mc.runnable; i++) {
-        const now = clock.nanos;
+      while (i < CHUNK && !this.yieldNow && mc.rom === null && !c1.waiting) {
+        let now = clock.nanos;
         if (t0 < now) t0 = now;
         if (t1 < now) t1 = now;
-        let last;
         if (!c0.waiting && t0 <= t1) {
-          if (prof && ++this.sampleCountdown >= PROFILE_EVERY) {
-            this.sampleCountdown = 0;
-            prof.push(c0.PC);
-          }
-          t0 += c0.executeInstruction() * ns;
-          last = t0;
+          // core 0 while it is not ahead (core 1 keeps running unless core 0 resets it)
+          do {
+            if (prof && ++this.sampleCountdown >= PROFILE_EVERY) {
+              this.sampleCountdown = 0;
+              prof.push(c0.PC);
+            }
+            t0 += c0.executeInstruction() * ns;
+            i++;
+            const target = mc.rom === null && t1 < t0 ? t1 : t0; // (core 1 runs, unless reset)
+            now = clock.nanos;
+            if (target > now) clock.tick(target - now);
+          } while (t0 <= t1 && !c0.waiting && i < CHUNK && !this.yieldNow && mc.rom === null);
         } else {
-          if (prof1 && ++this.sampleCountdown1 >= PROFILE_EVERY) {
-            this.sampleCountdown1 = 0;
-            prof1.push(c1.PC);
-          }
+          // core 1 while it is behind (or core 0 sleeps)
           mcu.core = c1;
-          t1 += c1.executeInstruction() * ns;
+          do {
+            if (prof1 && ++this.sampleCountdown1 >= PROFILE_EVERY) {
+              this.sampleCountdown1 = 0;
+              prof1.push(c1.PC);
+            }
+            t1 += c1.executeInstruction() * ns;
+            i++;
+            n1++;
+            // the clock: the earliest of the running cores; if none runs, where core 1 stopped
+            const target = c0.waiting ? t1 : c1.waiting || mc.rom !== null || t0 < t1 ? t0 : t1;
+            now = clock.nanos;
+            if (target > now) {
+              const alarm = clock.nextAlarm;
+              if (alarm && alarm.nanos <= target) {
+                // alarm callbacks run as on core 0 (rp2040js's one SysTick pends on `rp2040.core`)
+                mcu.core = c0;
+                clock.tick(target - now);
+                mcu.core = c1;
+              } else {
+                clock.tick(target - now);
+              }
+            }
+          } while ((c0.waiting || t1 < t0) && !c1.waiting && i < CHUNK && !this.yieldNow && mc.rom === null);
           mcu.core = c0;
-          n1++;
-          last = t1;
         }
-        // the clock: the earliest of the running cores; if none runs, where the last one stopped
-        const r1 = mc.runnable;
-        const target = !c0.waiting ? (r1 && t1 < t0 ? t1 : t0) : r1 ? t1 : last;
-        if (target > clock.nanos) clock.tick(target - clock.nanos);
       }
     } finally {
       this.steppingBoth = false;

@@ -11,9 +11,10 @@
 //   empty), RDY (TX not full), WOF (sticky, written when full: the word is dropped) and ROE
 //   (sticky, read when empty: reads 0); any write to FIFO_ST clears WOF and ROE of the writer's
 //   side. SIO_IRQ_PROC0 (IRQ 15) goes to core 0 only, SIO_IRQ_PROC1 (IRQ 16) to core 1 only, at
-//   the level VLD || WOF || ROE of that core's side, updated at every FIFO access. The rest of
-//   the SIO (spinlocks: shared, as on the chip; GPIO; divider and interpolators: one of each here,
-//   one per core on the chip) stays rp2040js's.
+//   the level VLD || WOF || ROE of that core's side, updated at every FIFO access. The hardware
+//   divider and the two interpolators are per core, as on the chip: rp2040js has one of each, so
+//   their state is swapped in for the core that touches them (on access, not per instruction).
+//   The rest of the SIO (spinlocks: shared, as on the chip; GPIO) stays rp2040js's.
 // - Interrupts from peripherals (rp2040.setInterrupt) reach both cores' NVICs, except 15 and 16.
 // - SEV (rp2040js only logs it; board.js's logger calls `sev()`): sets the executing core's event
 //   register and the other's; a core sleeping in WFE wakes at once (its event is consumed), a core
@@ -30,13 +31,15 @@
 //   full FIFO waits (the real ROM WFE-loops on RDY) until core 0 reads. The model reacts within the
 //   core-0 instruction that wrote the word; the real ROM needs the SEV that follows the write
 //   (embassy and the SDK send one) and some tens of cycles.
+// - SYSCFG PROC0_NMI_MASK / PROC1_NMI_MASK: core 0's / core 1's (rp2040js maps PROC0's to the
+//   executing core and lacks PROC1's; it raises no NMI from them either way).
 // - The MPU registers (MPU_TYPE .. MPU_RASR, 0xE000ED90..0xE000EDA0): per core, plain storage
 //   (embassy-rp's core-1 start-up reads MPU_CTRL, wants 0, and installs a stack guard): nothing is
 //   protected.
 //
 // Not modelled: bus or XIP-cache contention between the cores (each core runs at its own cycle
-// count), SysTick per core (rp2040js has one; its interrupt goes to core 0), the per-core divider
-// and interpolators, SCR (SLEEPDEEP, SEVONPEND), the per-core NMI mask, wake-up latency.
+// count), SysTick per core (rp2040js has one; its interrupt goes to core 0), SCR (SLEEPDEEP,
+// SEVONPEND), wake-up latency.
 
 import { CORE1_DEAD } from './bootrom.js';
 
@@ -51,6 +54,9 @@ export const PSM_FRCE_OFF = 0x04;
 export const PSM_PROC1 = 1 << 16;
 
 const OP_WFE = 0xbf20;
+const SIO_DIV_FIRST = 0x060; // DIV_UDIVIDEND .. DIV_CSR, then INTERP0 and INTERP1 up to 0x0fc
+const SIO_INTERP_END = 0x100;
+const DIV_FIELDS = ['divDividend', 'divDivisor', 'divQuotient', 'divRemainder', 'divCSR'];
 const MPU_TYPE = 0xd90;
 const MPU_CTRL = 0xd94;
 const MPU_RNR = 0xd98;
@@ -112,6 +118,10 @@ export class Multicore {
     this.roe = [false, false];
     this.irqLevel = [false, false]; // SIO_IRQ_PROC0 / PROC1 as last driven
     this.mpu = [new Mpu(), new Mpu()];
+    // per-core divider and interpolators: the bank of the core not holding rp2040js's SIO fields
+    this.Interpolator = mcu.sio.interp0.constructor;
+    this.sioOwner = 0;
+    this.sioBank = [null, this.freshSioBank()];
     this.lines = 0; // levels of the peripheral interrupt lines (for a core-1 reset)
     // core 1 in the ROM: `rom` is its state (ROM.*), null once launched
     this.rom = ROM.HANDSHAKE;
@@ -156,6 +166,7 @@ export class Multicore {
         case SIO_FIFO_WR:
           return 0; // write-only
         default:
+          if (offset >= SIO_DIV_FIRST && offset < SIO_INTERP_END) this.bankSio(this.current);
           return sioRead(offset);
       }
     };
@@ -175,6 +186,7 @@ export class Multicore {
         case SIO_FIFO_RD:
           return; // read-only
         default:
+          if (offset >= SIO_DIV_FIRST && offset < SIO_INTERP_END) this.bankSio(this.current);
           sioWrite(offset, value);
       }
     };
@@ -198,6 +210,16 @@ export class Multicore {
       const after = psm.frceOff & PSM_PROC1;
       if (after) this.hold();
       else if (before) this.release();
+    };
+
+    // SYSCFG: each core's NMI mask at its own offset.
+    const syscfg = mcu.peripherals[0x40004];
+    const syscfgRead = syscfg.readUint32.bind(syscfg);
+    const syscfgWrite = syscfg.writeUint32.bind(syscfg);
+    syscfg.readUint32 = (offset) => (offset === 0 || offset === 4 ? this.cores[offset >> 2].interruptNMIMask : syscfgRead(offset));
+    syscfg.writeUint32 = (offset, value) => {
+      if (offset === 0 || offset === 4) this.cores[offset >> 2].interruptNMIMask = value >>> 0;
+      else syscfgWrite(offset, value);
     };
 
     // MPU registers, per core, plain storage.
@@ -242,6 +264,37 @@ export class Multicore {
           break; // MPU_TYPE is read-only
       }
     };
+  }
+
+  // ---- divider and interpolators per core ----
+
+  freshSioBank() {
+    return {
+      divDividend: 0,
+      divDivisor: 1,
+      divQuotient: 0,
+      divRemainder: 0,
+      divCSR: 0,
+      interp0: new this.Interpolator(0),
+      interp1: new this.Interpolator(1),
+    };
+  }
+
+  /** Puts core k's divider and interpolators into rp2040js's SIO (the other core's aside). */
+  bankSio(k) {
+    if (this.sioOwner === k) return;
+    const sio = this.mcu.sio;
+    const out = {};
+    for (const f of DIV_FIELDS) out[f] = sio[f];
+    out.interp0 = sio.interp0;
+    out.interp1 = sio.interp1;
+    this.sioBank[this.sioOwner] = out;
+    const b = this.sioBank[k];
+    for (const f of DIV_FIELDS) sio[f] = b[f];
+    sio.interp0 = b.interp0;
+    sio.interp1 = b.interp1;
+    this.sioBank[k] = null;
+    this.sioOwner = k;
   }
 
   // ---- FIFOs ----
@@ -327,6 +380,8 @@ export class Multicore {
     c1.pendingInterrupts = this.lines | (this.irqLevel[1] ? 1 << IRQ_SIO_PROC1 : 0);
     c1.interruptsUpdated = true;
     this.mpu[1] = new Mpu();
+    if (this.sioOwner === 1) this.bankSio(0);
+    this.sioBank[1] = this.freshSioBank();
   }
 
   hold() {

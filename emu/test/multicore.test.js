@@ -279,3 +279,41 @@ test('MPU registers: per core, plain storage (embassy-rp install_stack_guard)', 
   assert.equal(mc.core1.VTOR, 0x10000100);
   assert.equal(mc.core0.VTOR, 0);
 });
+
+test('divider and interpolators per core (rp2040js has one of each: swapped on access)', () => {
+  const { mcu, mc } = setup();
+  const DIV_UDIVIDEND = SIO + 0x60;
+  const DIV_UDIVISOR = SIO + 0x64;
+  const DIV_QUOTIENT = SIO + 0x70;
+  const DIV_REMAINDER = SIO + 0x74;
+  const INTERP0_ACCUM0 = SIO + 0x80;
+  mcu.writeUint32(DIV_UDIVIDEND, 100);
+  mcu.writeUint32(DIV_UDIVISOR, 7);
+  mcu.writeUint32(INTERP0_ACCUM0, 0x1234);
+  on(mc, 1, () => {
+    mcu.writeUint32(DIV_UDIVIDEND, 50);
+    mcu.writeUint32(DIV_UDIVISOR, 5);
+    assert.equal(mcu.readUint32(INTERP0_ACCUM0), 0, "core 1's interpolator");
+    mcu.writeUint32(INTERP0_ACCUM0, 0x99);
+  });
+  assert.equal(mcu.readUint32(DIV_QUOTIENT) >>> 0, 14);
+  assert.equal(mcu.readUint32(DIV_REMAINDER) >>> 0, 2);
+  assert.equal(mcu.readUint32(INTERP0_ACCUM0), 0x1234);
+  on(mc, 1, () => {
+    assert.equal(mcu.readUint32(DIV_QUOTIENT) >>> 0, 10);
+    assert.equal(mcu.readUint32(INTERP0_ACCUM0), 0x99);
+  });
+  // the divider's 8 cycles go to the core that used it
+  const c1 = mc.core1.cycles;
+  on(mc, 1, () => mcu.writeUint32(DIV_UDIVISOR, 3));
+  assert.equal(mc.core1.cycles, c1 + 8);
+});
+
+test('SYSCFG PROC0_NMI_MASK / PROC1_NMI_MASK belong to core 0 / core 1 whoever writes them', () => {
+  const { mcu, mc } = setup();
+  on(mc, 1, () => mcu.writeUint32(0x40004000, 0x11));
+  mcu.writeUint32(0x40004004, 0x22);
+  assert.equal(mc.core0.interruptNMIMask, 0x11);
+  assert.equal(mc.core1.interruptNMIMask, 0x22);
+  assert.equal(on(mc, 1, () => mcu.readUint32(0x40004004)), 0x22);
+});
