@@ -17,9 +17,9 @@
 // that run, so the TIMER and the USB see one time line and core 1's work happens in parallel in
 // virtual time. A core whose local time is behind the clock (it slept, or the clock was moved by
 // flash busy time or a sleep jump: it was stalled) continues from the clock. `mcu.core` points at
-// core 1 while it executes one instruction, so the PPB (NVIC, VTOR), the SIO (CPUID, FIFOs) and
-// the ROM's BKPT services see the executing core. Deterministic: the interleaving depends on
-// cycle counts only.
+// core 1 while it executes (alarm callbacks excepted), so the PPB (NVIC, VTOR), the SIO (CPUID,
+// FIFOs) and the ROM's BKPT services see the executing core. Deterministic: the interleaving
+// depends on cycle counts only.
 
 import { RP2040 } from 'rp2040js';
 import { buildBootrom, RomServices, BootromError } from './bootrom.js';

@@ -129,7 +129,7 @@ export class Multicore {
     this.launchArgs = { vtor: 0, sp: 0, entry: 0 };
     this.launches = 0;
     this.resets = 0;
-    this.romWords = []; // every word the ROM received (diagnostics and tests)
+    this.romWords = []; // the last 64 words the ROM received (diagnostics and tests)
     this.install();
     this.romStart();
   }
@@ -440,6 +440,7 @@ export class Multicore {
       if (!f.count) return; // the ROM waits for VLD
       const w = f.pop();
       this.romWords.push(w);
+      if (this.romWords.length > 64) this.romWords.shift();
       this.updateIrq(1);
       if (w === 0) {
         this.romHandshake();
