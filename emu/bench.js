@@ -89,7 +89,12 @@ export function parseCycles(text) {
     const m = /^SW ([0-9A-F]{4}) APDU .*: (\d+) cycles/.exec(line);
     const st = /; stack high-water (\d+) B/.exec(line);
     const hp = /; heap high-water ~(\d+) B/.exec(line);
-    if (m) out.push({ sw: m[1], cycles: Number(m[2]), stack: st ? Number(st[1]) : null, heap: hp ? Number(hp[1]) : null });
+    const c1 = /, core 1 (\d+) cycles/.exec(line);
+    if (m) {
+      const row = { sw: m[1], cycles: Number(m[2]), stack: st ? Number(st[1]) : null, heap: hp ? Number(hp[1]) : null };
+      if (c1) row.core1 = Number(c1[1]);
+      out.push(row);
+    }
   }
   return out;
 }
@@ -155,6 +160,7 @@ async function main(argv) {
       return 1;
     }
     ops[name] = { cycles, ms_at_125mhz: Math.round((cycles / 125000) * 10) / 10, stack_high_water: got[i].stack, heap_high_water: got[i].heap };
+    if (got[i].core1) ops[name].core1_cycles = got[i].core1;
   }
   const keygenRuns = Object.keys(ops).filter((n) => n.startsWith('RSA-2048 keygen #'));
   if (keygenRuns.length > 0) {

@@ -23,6 +23,15 @@
 // Cycle figures: `cycles` is rp2040js's core.cycles (instruction cycles of the Cortex-M0+ model,
 // plus an estimate for each boot ROM function run in JavaScript); `ms@125MHz` is cycles / 125 000.
 // `virtual` is emulated time on the TIMER (includes sleep, USB latencies and flash busy time).
+//
+// Core 1: the emulator runs the RP2040's second core once firmware launches it (embassy-rp
+// multicore::spawn_core1, through the boot ROM's FIFO handshake; lib/multicore.js). `cycles` stay
+// core 0's; a command during which core 1 ran gets ", core 1 N cycles" (its own instruction
+// cycles). The two cores interleave by cycles on one virtual time line, so core 1's work overlaps
+// core 0's in `virtual` and in core 0's cycles (a core 0 that waits for core 1 in WFE spends no
+// cycles; one that spins does). Not modelled: bus and XIP-cache contention between the cores
+// (the parallel speed-up is an upper bound), SysTick per core (one, core 0's). `--profile` lists
+// core 1's hottest functions apart. The final report counts both cores' instructions.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -76,7 +85,8 @@ export function costLine(m) {
   const ms = (m.cycles / 125e3).toFixed(m.cycles < 125e3 ? 3 : 1);
   const flash = m.erases || m.programs ? `, flash ${m.erases} sector erases + ${m.programs} page programs (${(m.flashBusyNs / 1e6).toFixed(1)} ms busy)` : '';
   const te = m.result?.timeExtensions ? `, ${m.result.timeExtensions} time extensions` : '';
-  return `${m.cycles} cycles (${ms} ms@125MHz), virtual ${(m.virtualNs / 1e6).toFixed(1)} ms${flash}${te}, wall ${m.wallMs.toFixed(0)} ms`;
+  const core1 = m.core1Cycles ? `, core 1 ${m.core1Cycles} cycles` : '';
+  return `${m.cycles} cycles (${ms} ms@125MHz)${core1}, virtual ${(m.virtualNs / 1e6).toFixed(1)} ms${flash}${te}, wall ${m.wallMs.toFixed(0)} ms`;
 }
 
 async function main() {
@@ -200,6 +210,10 @@ function printProfile(m, log, toStdout) {
   if (!m.profile || m.cycles < 1e6) return;
   const out = toStdout ? (l) => console.log(l) : (l) => log.info(l);
   for (const p of m.profile.slice(0, 12)) out(`    ${(100 * p.share).toFixed(1).padStart(5)}%  ${p.name}`);
+  if (m.profile1) {
+    out('    core 1:');
+    for (const p of m.profile1.slice(0, 12)) out(`    ${(100 * p.share).toFixed(1).padStart(5)}%  ${p.name}`);
+  }
 }
 
 function report(board, log) {
@@ -210,7 +224,8 @@ function report(board, log) {
   if (heap) log.info(`heap: about ${heap.used} of ${heap.size} bytes reached (highest non-zero byte)`);
   log.info(
     `emulation: ${board.instructions} instructions in ${wall.toFixed(1)} s wall (${(board.instructions / wall / 1e6).toFixed(1)} M instructions/s), ` +
-      `${board.cycles} cycles, ${(board.nanos / 1e9).toFixed(2)} s emulated`,
+      `${board.cycles} cycles, ${(board.nanos / 1e9).toFixed(2)} s emulated` +
+      (board.core1Instructions ? `; core 1: ${board.core1Instructions} of the instructions, ${board.core1Cycles} cycles` : ''),
   );
   if (log.level >= 2) {
     log.trace(`ROM calls: ${[...board.romServices.calls].map(([k, v]) => `${k}×${v}`).join(', ')}`);

@@ -9,11 +9,23 @@
 // rp2040js's own Simulator does; with no host request outstanding those jumps are paced at wall
 // clock speed (sleeping in between), so an idle board costs nearly no CPU, and a host request
 // wakes the loop at once.
+//
+// Core 1 (multicore.js): until firmware launches it, and whenever it sleeps (WFI/WFE), the loop
+// above steps core 0 alone, as fast as without it. While core 1 runs, `runBoth` interleaves the two
+// cores instruction by instruction: each has a local time (ns on the clk_sys scale), the core that
+// is behind steps (core 0 on a tie), and the clock follows the earliest local time of the cores
+// that run, so the TIMER and the USB see one time line and core 1's work happens in parallel in
+// virtual time. A core whose local time is behind the clock (it slept, or the clock was moved by
+// flash busy time or a sleep jump: it was stalled) continues from the clock. `mcu.core` points at
+// core 1 while it executes (alarm callbacks excepted), so the PPB (NVIC, VTOR), the SIO (CPUID,
+// FIFOs) and the ROM's BKPT services see the executing core. Deterministic: the interleaving
+// depends on cycle counts only.
 
 import { RP2040 } from 'rp2040js';
 import { buildBootrom, RomServices, BootromError } from './bootrom.js';
 import { FlashFile, FLASH_SIZE } from './flash.js';
 import { RoscPeripheral, XipCtrlPeripheral, extendSsi } from './peripherals.js';
+import { Multicore } from './multicore.js';
 import { parseUf2, applyUf2 } from './uf2.js';
 import { UsbHost, getDescriptor, setupPacket } from './usbhost.js';
 import { parseDeviceDescriptor, parseConfiguration, parseString, checkDevice } from './usbdesc.js';
@@ -33,6 +45,7 @@ class EmuLogger {
   constructor(log) {
     this.log = log;
     this.seen = new Map();
+    this.onSev = null; // SEV hook (multicore.js)
   }
   note(level, component, message) {
     const key = `${component}: ${message}`;
@@ -44,7 +57,11 @@ class EmuLogger {
     if (this.log.level >= 3) this.note('trace', c, m);
   }
   info(c, m) {
-    if (m === 'SEV') return; // rp2040js logs every SEV instruction
+    if (m === 'SEV') {
+      // rp2040js logs every SEV instruction and does nothing else: the event is ours to send
+      if (this.onSev) this.onSev();
+      return;
+    }
     this.note('trace', c, m);
   }
   warn(c, m) {
@@ -67,7 +84,9 @@ export class Board {
    */
   constructor({ uf2, statePath = null, rosc = true, flashTiming = true, profile = false, symbols = Symbols.empty(), log }) {
     this.samples = profile ? [] : null;
+    this.samples1 = profile ? [] : null; // core 1's, apart
     this.sampleCountdown = 0;
+    this.sampleCountdown1 = 0;
     this.log = log;
     this.symbols = symbols;
     const mcu = new RP2040();
@@ -75,6 +94,21 @@ export class Board {
     mcu.logger = new EmuLogger(log);
     this.rom = buildBootrom();
     mcu.loadBootrom(this.rom.words); // also resets the core (SP/PC from the ROM) and blanks the flash
+    this.core0 = mcu.core;
+    // Core 1 waits in the ROM for a launch. Whenever it becomes runnable from outside (launched,
+    // woken by SEV or an interrupt) the chunk stepping core 0 alone ends.
+    this.steppingBoth = false;
+    this.multicore = new Multicore(mcu, {
+      log,
+      onCore1Runnable: () => {
+        if (!this.steppingBoth) this.yieldNow = true;
+      },
+    });
+    mcu.logger.onSev = () => this.multicore.sev();
+    this.t0 = 0; // local times (ns) of the cores while both run
+    this.t1 = 0;
+    this.core1Instructions = 0;
+    this.faultCore = 0;
 
     this.flash = new FlashFile(statePath, mcu.flash);
     const existed = this.flash.load();
@@ -98,22 +132,27 @@ export class Board {
     mcu.peripherals[0x14000] = new XipCtrlPeripheral(mcu);
     this.ssi = extendSsi(mcu.peripherals[0x18000], this.uniqueId);
 
-    this.romServices = new RomServices(mcu, { flash: this.flash, rom: this.rom, log, flashTiming });
+    this.romServices = new RomServices(mcu, { flash: this.flash, rom: this.rom, log, flashTiming, multicore: this.multicore });
     mcu.onBreak = (imm) => {
       const addr = (mcu.core.PC - 2) >>> 0;
       if (this.romServices.handleBreak(addr, imm)) return;
-      throw new BoardError(`the firmware hit BKPT/UDF #${imm} at ${symbols.describe(addr)}`);
+      const on = this.multicore.current === 1 ? ' on core 1' : '';
+      throw new BoardError(`the firmware hit BKPT/UDF #${imm} at ${symbols.describe(addr)}${on}`);
     };
     // Panics end in the panic handler's LED loop (interrupts off): catch the call to report it.
     const panicRanges = symbols.ranges(/panicking::panic(_nounwind)?_fmt$|rust_begin_unwind/);
     this.panic = null;
     if (panicRanges.length) {
-      mcu.core.blTaken = (core) => {
+      const hook = (core) => {
         const pc = core.PC;
         for (const [a, b] of panicRanges) {
-          if (pc >= a && pc < b && !this.panic) this.panic = { from: (core.LR - 1) >>> 0, cycles: core.cycles };
+          if (pc >= a && pc < b && !this.panic) {
+            this.panic = { from: (core.LR - 1) >>> 0, cycles: core.cycles, core: core === this.core0 ? 0 : 1 };
+          }
         }
       };
+      this.core0.blTaken = hook;
+      this.multicore.core1.blTaken = hook; // kept across core-1 resets
     }
 
     // A packet for the host ends the current chunk, so the host sees it at once (and the cycle
@@ -131,8 +170,14 @@ export class Board {
     this.ccid = null;
   }
 
+  /** Core 0's cycles (every figure of the harness is core 0's, as before core 1 existed). */
   get cycles() {
-    return this.mcu.core.cycles;
+    return this.core0.cycles;
+  }
+
+  /** Core 1's cycles since power-on (0 until firmware launches it). */
+  get core1Cycles() {
+    return this.multicore.core1.cycles;
   }
 
   get nanos() {
@@ -170,7 +215,16 @@ export class Board {
   }
 
   describeState() {
-    const c = this.mcu.core;
+    const mc = this.multicore;
+    const parts = this.describeCore(this.core0);
+    if (mc.running) parts.push(`core 1: ${this.describeCore(mc.core1).join(', ')}`);
+    else if (mc.launches || mc.resets) parts.push(`core 1 in the boot ROM (wait_for_vector: ${mc.rom})`);
+    if (this.faultCore === 1) parts.push('the failure came while core 1 executed');
+    if (this.panic) parts.push(`PANIC called from ${this.symbols.describe(this.panic.from)}${this.panic.core ? ' on core 1' : ''}`);
+    return parts.join(', ');
+  }
+
+  describeCore(c) {
     const parts = [`PC ${this.symbols.describe(c.PC)}`, `LR ${this.symbols.describe(c.LR)}`];
     if (c.IPSR) {
       parts.push(`in exception ${c.IPSR}`);
@@ -181,8 +235,7 @@ export class Board {
       }
     }
     if (c.waiting) parts.push('sleeping (WFI/WFE)');
-    if (this.panic) parts.push(`PANIC called from ${this.symbols.describe(this.panic.from)}`);
-    return parts.join(', ');
+    return parts;
   }
 
   /** The emulation loop; resolves when stopped, rejects on an emulation failure. */
@@ -230,11 +283,21 @@ export class Board {
 
   async run() {
     const { mcu } = this;
-    const { core, clock } = mcu;
+    const { clock } = mcu;
+    const core = this.core0;
+    const mc = this.multicore;
     this.startWall = performance.now();
     try {
       while (!this.stopped) {
         if (this.panic) throw new BoardError(`the firmware panicked: ${this.describeState()}`);
+        if (mc.runnable) {
+          this.yieldNow = false;
+          this.yielded = false;
+          this.runBoth();
+          await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
+        // core 1 is in the ROM, or sleeps: core 0 alone, as on a one-core chip
         if (core.waiting) {
           const next = clock.nextAlarm;
           if (!next) {
@@ -263,6 +326,7 @@ export class Board {
           }
           // an alarm's interrupt may not wake the core (masked): the loop just goes on
           if (core.waiting && core.interruptsUpdated && core.checkForInterrupts()) core.waiting = false;
+          mc.pollCore1();
           continue;
         }
         const ns = 1e9 / mcu.clkSys;
@@ -290,10 +354,95 @@ export class Board {
         await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (e) {
+      if (mcu.core !== core) {
+        this.faultCore = 1;
+        mcu.core = core;
+      }
       this.failure = e instanceof BootromError || e instanceof BoardError ? e : new BoardError(`${e.message} (${this.describeState()})`);
       if (!(e instanceof BoardError)) this.failure.message += ` — ${this.describeState()}`;
       this.host?.usb && this.ccid?.fail(this.failure);
       throw this.failure;
+    }
+  }
+
+  /**
+   * One chunk with core 1 running: the core whose local time is behind executes (core 0 on a tie;
+   * a sleeping core 0 is skipped), one instruction at a time, for as long as it stays behind; after
+   * every instruction the clock moves to the earliest local time of the cores still running. Ends
+   * when core 1 sleeps or returns to the ROM (core 0 goes on alone), after CHUNK instructions, or
+   * when the host wants to see a packet.
+   */
+  runBoth() {
+    const { mcu } = this;
+    const { clock } = mcu;
+    const c0 = this.core0;
+    const mc = this.multicore;
+    const c1 = mc.core1;
+    const ns = 1e9 / mcu.clkSys;
+    const prof = this.samples;
+    const prof1 = this.samples1;
+    let t0 = this.t0;
+    let t1 = this.t1;
+    let i = 0;
+    let n1 = 0;
+    this.steppingBoth = true;
+    try {
+      while (i < CHUNK && !this.yieldNow && mc.rom === null && !c1.waiting) {
+        let now = clock.nanos;
+        if (t0 < now) t0 = now;
+        if (t1 < now) t1 = now;
+        if (!c0.waiting && t0 <= t1) {
+          // core 0 while it is not ahead (core 1 keeps running unless core 0 resets it)
+          do {
+            if (prof && ++this.sampleCountdown >= PROFILE_EVERY) {
+              this.sampleCountdown = 0;
+              prof.push(c0.PC);
+            }
+            t0 += c0.executeInstruction() * ns;
+            i++;
+            const target = mc.rom === null && t1 < t0 ? t1 : t0; // (core 1 runs, unless reset)
+            now = clock.nanos;
+            if (target > now) clock.tick(target - now);
+          } while (t0 <= t1 && !c0.waiting && i < CHUNK && !this.yieldNow && mc.rom === null);
+        } else {
+          // core 1 while it is behind (or core 0 sleeps)
+          mcu.core = c1;
+          do {
+            if (prof1 && ++this.sampleCountdown1 >= PROFILE_EVERY) {
+              this.sampleCountdown1 = 0;
+              prof1.push(c1.PC);
+            }
+            t1 += c1.executeInstruction() * ns;
+            i++;
+            n1++;
+            // the clock: the earliest of the running cores; if none runs, where core 1 stopped
+            const target = c0.waiting ? t1 : c1.waiting || mc.rom !== null || t0 < t1 ? t0 : t1;
+            now = clock.nanos;
+            if (target > now) {
+              const alarm = clock.nextAlarm;
+              if (alarm && alarm.nanos <= target) {
+                // alarm callbacks run as on core 0 (rp2040js's one SysTick pends on `rp2040.core`)
+                mcu.core = c0;
+                clock.tick(target - now);
+                mcu.core = c1;
+              } else {
+                clock.tick(target - now);
+              }
+            }
+          } while ((c0.waiting || t1 < t0) && !c1.waiting && i < CHUNK && !this.yieldNow && mc.rom === null);
+          mcu.core = c0;
+        }
+      }
+    } finally {
+      this.steppingBoth = false;
+      if (mcu.core !== c0) {
+        this.faultCore = 1;
+        mcu.core = c0;
+      }
+      this.t0 = t0;
+      this.t1 = t1;
+      this.instructions += i;
+      this.core1Instructions += n1;
     }
   }
 
@@ -375,6 +524,7 @@ export class Board {
   async measure(fn) {
     return this.hostOp(async () => {
       const c0 = this.cycles;
+      const k0 = this.core1Cycles;
       const n0 = this.nanos;
       const f0 = this.romServices.flashBusyNs;
       const e0 = this.flash.erases;
@@ -382,11 +532,16 @@ export class Board {
       const w0 = performance.now();
       const i0 = this.instructions;
       const s0 = this.samples?.length ?? 0;
+      const s1 = this.samples1?.length ?? 0;
+      const j0 = this.core1Instructions;
       const result = await fn(this.ccid);
       const samples = this.samples ? this.samples.splice(s0) : null;
+      const samples1 = this.samples1 ? this.samples1.splice(s1) : null;
       return {
         result,
         cycles: this.cycles - c0,
+        core1Cycles: this.core1Cycles - k0,
+        core1Instructions: this.core1Instructions - j0,
         virtualNs: this.nanos - n0,
         flashBusyNs: this.romServices.flashBusyNs - f0,
         erases: this.flash.erases - e0,
@@ -394,6 +549,7 @@ export class Board {
         wallMs: performance.now() - w0,
         instructions: this.instructions - i0,
         profile: samples ? this.flatProfile(samples) : null,
+        profile1: samples1 && samples1.length ? this.flatProfile(samples1) : null,
       };
     });
   }

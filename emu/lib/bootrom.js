@@ -13,6 +13,8 @@
 //   0x0100  RESET_STUB:  bkpt #0xFF ; b .      (the harness performs the boot, see `boot`)
 //   0x0104  FAULT_STUB:  bkpt #0xFE ; b .      (a fault before the firmware's own table is in use)
 //   0x0108  LOOKUP_STUB: bkpt #0x80 ; bx lr    (rom_table_lookup(table, code) -> pointer or 0)
+//   0x010C  CORE1_DEAD:  wfi ; b .-2           (where core 1 returns if its entry function returns,
+//                                              as in the real ROM; see multicore.js)
 //   0x0200  FUNC_TABLE:  (u16 code, u16 pointer) pairs, ending with code 0
 //   0x0300  DATA_TABLE:  same, for data ('CR' copyright string, 'GR' git revision)
 //   0x0400  one 4-byte stub per function: bkpt #index ; bx lr
@@ -36,6 +38,7 @@ export const ROM_SIZE = 16 * 1024;
 export const RESET_STUB = 0x100;
 export const FAULT_STUB = 0x104;
 export const LOOKUP_STUB = 0x108;
+export const CORE1_DEAD = 0x10c;
 export const FUNC_TABLE = 0x200;
 export const DATA_TABLE = 0x300;
 export const STUBS = 0x400;
@@ -99,6 +102,8 @@ export function buildBootrom() {
   v.setUint16(FAULT_STUB + 2, B_SELF, true);
   v.setUint16(LOOKUP_STUB, bkpt(BKPT_LOOKUP), true);
   v.setUint16(LOOKUP_STUB + 2, BX_LR, true);
+  v.setUint16(CORE1_DEAD, 0xbf30, true); // wfi
+  v.setUint16(CORE1_DEAD + 2, 0xe7fd, true); // b CORE1_DEAD
   FUNCTIONS.forEach(([c], i) => {
     const at = STUBS + 4 * i;
     v.setUint16(at, bkpt(i), true);
@@ -150,8 +155,9 @@ export class BootromError extends Error {}
  * @param {{flash: import('./flash.js').FlashFile, rom: {bytes: Uint8Array}, log: object, flashTiming?: boolean}} opts
  */
 export class RomServices {
-  constructor(mcu, { flash, rom, log, flashTiming = true }) {
+  constructor(mcu, { flash, rom, log, flashTiming = true, multicore = null }) {
     this.mcu = mcu;
+    this.multicore = multicore;
     this.flash = flash;
     this.rom = rom;
     this.log = log;
@@ -306,7 +312,12 @@ export class RomServices {
       case 'reset_to_usb_boot':
         throw new BootromError('the firmware called reset_to_usb_boot (BOOTSEL mode): not emulated');
       case 'wait_for_vector':
-        throw new BootromError('wait_for_vector called on core 0');
+        // on core 1: back to the ROM's launch handshake (multicore.js); on core 0 the real ROM
+        // would wait for a launch that nothing sends
+        if (!this.multicore || this.multicore.current !== 1) throw new BootromError('wait_for_vector called on core 0');
+        this.log.trace('ROM: wait_for_vector on core 1');
+        this.multicore.waitForVector();
+        break;
       default:
         throw new BootromError(`ROM function ${name} not implemented`);
     }
