@@ -161,7 +161,11 @@ async function main() {
         const sw = Buffer.from(r.subarray(r.length - 2)).toString('hex').toUpperCase();
         const stack = board.stackHighWater();
         const heap = board.heapHighWater();
-        const stackNote = (stack ? `; stack high-water ${stack.used} B` : '') + (heap ? `; heap high-water ~${heap.used} B` : '');
+        const stack1 = board.core1Cycles ? board.core1StackHighWater() : null;
+        const stackNote =
+          (stack ? `; stack high-water ${stack.used} B` : '') +
+          (stack1 ? `; core 1 stack high-water ${stack1.used} B` : '') +
+          (heap ? `; heap high-water ~${heap.used} B` : '');
         console.log(`${describeApdu(apdu, r)}: ${costLine(m)}${stackNote}`.replace(/^APDU/, `SW ${sw} APDU`));
         printProfile(m, log, true);
       }
@@ -220,6 +224,8 @@ function report(board, log) {
   const wall = (performance.now() - board.startWall) / 1000;
   const stack = board.stackHighWater();
   if (stack) log.info(`stack: ${stack.used} of ${stack.size} bytes used at most (high-water mark since boot)`);
+  const stack1 = board.core1Cycles ? board.core1StackHighWater() : null;
+  if (stack1) log.info(`core 1 stack: ${stack1.used} of ${stack1.size} bytes used at most`);
   const heap = board.heapHighWater();
   if (heap) log.info(`heap: about ${heap.used} of ${heap.size} bytes reached (highest non-zero byte)`);
   log.info(

@@ -281,6 +281,20 @@ export class Board {
     return { used: a - start, size: h.size };
   }
 
+  /**
+   * Core 1's stack high-water mark: its stack is the firmware's `core1::STACK` (zeroed .bss, grows
+   * down from its top), so the lowest non-zero byte marks the deepest use. Null without the symbol.
+   */
+  core1StackHighWater() {
+    const s = this.symbols.datum('5core15STACK');
+    if (!s || !s.size) return null;
+    const start = s.addr - 0x20000000;
+    const sram = this.mcu.sram;
+    let a = start;
+    while (a < start + s.size && sram[a] === 0) a++;
+    return { used: start + s.size - a, size: s.size };
+  }
+
   async run() {
     const { mcu } = this;
     const { clock } = mcu;

@@ -110,9 +110,15 @@ pub struct Core1 {
 
 impl PrimeSearch for Core1 {
     fn start(&mut self, job: PrimeJob) -> bool {
+        // Core 1 may still be ending the previous job: it stops at its next check, within one
+        // Miller–Rabin test (0.4 s for RSA-2048, a few seconds for RSA-4096), so waiting beats
+        // searching alone; a core 1 that never comes back leaves core 0 to search alone.
+        let deadline = embassy_time::Instant::now() + embassy_time::Duration::from_secs(5);
+        while with(|m| m.busy) && embassy_time::Instant::now() < deadline {
+            cortex_m::asm::wfe();
+        }
         let id = self.last_id.wrapping_add(1).max(1);
         let started = with(|m| {
-            // Still winding down an earlier job (it stops at its next check): search alone.
             if m.busy || m.job.is_some() {
                 return false;
             }
