@@ -33,7 +33,7 @@ use elliptic_curve::ff::PrimeField;
 use elliptic_curve::ops::{Invert, Reduce};
 use elliptic_curve::point::AffineCoordinates;
 use p256::{AffinePoint, FieldBytes, NistP256, NonZeroScalar, Scalar, U256};
-use sha2::Sha512;
+use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 
 use super::Error;
@@ -864,12 +864,13 @@ pub(crate) fn mul_by_generator(k: &NonZeroScalar) -> Result<AffinePoint, Error> 
         .ok_or(Error::Internal)
 }
 
-/// ECDSA P-256 signature `r ‖ s` of the prehashed `hash`, nonce by RFC 6979 (HMAC-SHA-512, with
-/// `extra` as additional input), exactly as `ecdsa::hazmat::sign_prehashed_rfc6979`.
+/// ECDSA P-256 signature `r ‖ s` of the prehashed `hash`, nonce by RFC 6979 (HMAC-SHA-256 as
+/// [`super::with_nonce_hash`] picks for P-256, with `extra` as additional input), exactly as
+/// `ecdsa::hazmat::sign_prehashed_rfc6979`.
 pub(crate) fn sign(d: &NonZeroScalar, hash: &[u8], extra: &[u8]) -> Result<Vec<u8>, Error> {
     use ecdsa::elliptic_curve::Curve as _;
     let order = NistP256::ORDER;
-    let mut kgen = rfc6979::KGenerator::<Sha512, U256>::new(&d.to_repr(), hash, extra, &order);
+    let mut kgen = rfc6979::KGenerator::<Sha256, U256>::new(&d.to_repr(), hash, extra, &order);
     // bits2int: the leftmost 256 bits of the hash, reduced.
     let z = <Scalar as Reduce<U256>>::reduce(&U256::from_be_slice_truncated(hash.get(..32).unwrap_or(hash), 256));
     // A retry needs a nonce ≥ n or a zero r or s: never in practice; bounded anyway.
@@ -1023,7 +1024,7 @@ mod tests {
             let d = NonZeroScalar::new(Scalar::random(&mut rng)).unwrap();
             let hash: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(37)).collect();
             let ours = sign(&d, &hash, extra).unwrap();
-            let (theirs, _) = sign_prehashed_rfc6979::<NistP256, Sha512>(&d, &hash, extra);
+            let (theirs, _) = sign_prehashed_rfc6979::<NistP256, Sha256>(&d, &hash, extra);
             assert_eq!(ours, theirs.to_bytes().to_vec(), "hash of {len} bytes");
         }
     }

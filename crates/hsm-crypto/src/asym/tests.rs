@@ -314,3 +314,44 @@ fn malformed_private_keys() {
         }
     }
 }
+
+/// With no additional input the nonces are plain RFC 6979 with the hash `with_nonce_hash` pairs
+/// with the curve: RFC 6979 A.2.5 (P-256, SHA-256, "sample"), on the crates' path and on the
+/// boards' P-256 comb; P-384/SHA-384, P-521/SHA-512 and secp256k1/SHA-256 as each crate signs by
+/// default (its own RFC 6979 with its curve's digest). The card always adds 32 random bytes.
+#[test]
+fn nonces_are_rfc6979_with_the_curves_hash() {
+    use ecdsa::signature::hazmat::PrehashSigner;
+    let x = hx("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721");
+    let hash = crate::hash::sha256(&[b"sample"]);
+    let expected = hx("efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716\
+         f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8");
+    assert_eq!(weierstrass::sign(Curve::Secp256r1, &x, &hash, b"").unwrap(), expected);
+    let d = p256::NonZeroScalar::try_from(&x[..]).unwrap();
+    assert_eq!(p256_comb::sign(&d, &hash, b"").unwrap(), expected);
+
+    let mut rng = rng();
+    for (curve, hash_len) in [(Curve::Secp384r1, 48), (Curve::Secp521r1, 64), (Curve::Secp256k1, 32)] {
+        let k = EcPrivateKey::generate(curve, &mut rng).unwrap();
+        let hash: Vec<u8> = (0..hash_len).map(|i| (i as u8).wrapping_mul(29)).collect();
+        let ours = weierstrass::sign(curve, &k.secret, &hash, b"").unwrap();
+        let theirs: Vec<u8> = match curve {
+            Curve::Secp384r1 => {
+                let sk = p384::ecdsa::SigningKey::from_slice(&k.secret).unwrap();
+                let sig: p384::ecdsa::Signature = sk.sign_prehash(&hash).unwrap();
+                sig.to_bytes().to_vec()
+            }
+            Curve::Secp521r1 => {
+                let sk = p521::ecdsa::SigningKey::from_slice(&k.secret).unwrap();
+                let sig: p521::ecdsa::Signature = sk.sign_prehash(&hash).unwrap();
+                sig.to_bytes().to_vec()
+            }
+            _ => {
+                let sk = k256::ecdsa::SigningKey::from_slice(&k.secret).unwrap();
+                let sig: k256::ecdsa::Signature = sk.sign_prehash(&hash).unwrap();
+                sig.to_bytes().to_vec()
+            }
+        };
+        assert_eq!(ours, theirs, "{curve:?}");
+    }
+}

@@ -13,7 +13,6 @@ use elliptic_curve::ops::Reduce;
 use elliptic_curve::sec1::{FromSec1Point, ModulusSize, ToSec1Point};
 use elliptic_curve::{AffinePoint, CurveArithmetic, FieldBytes, FieldBytesSize, NonZeroScalar, PublicKey, Scalar};
 use rand_core::TryCryptoRng;
-use sha2::Sha512;
 use zeroize::Zeroizing;
 
 use super::{Curve, Error, generic};
@@ -169,7 +168,9 @@ pub(super) fn sign(curve: Curve, secret: &[u8], hash: &[u8], extra: &[u8]) -> Re
     {
         let d = scalar_of::<C>(secret)?;
         // bits2int truncation to the order's bit length happens inside (ecdsa `bytes2scalar`).
-        let (sig, _) = sign_prehashed_rfc6979::<C, Sha512>(&d, hash, extra);
+        let (sig, _) = super::with_nonce_hash!(<FieldBytesSize<C> as elliptic_curve::array::typenum::Unsigned>::USIZE, D => {
+            sign_prehashed_rfc6979::<C, D>(&d, hash, extra)
+        });
         Ok(sig.to_bytes().to_vec())
     }
     dispatch!(

@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
 use crypto_bigint::{Choice, CtAssign, CtEq, CtLt, Encoding, Odd, U192, U512, Uint, Unsigned};
-use sha2::Sha512;
+use sha2::digest::{Digest, block_api::BlockSizeUser};
 use zeroize::Zeroizing;
 
 use super::weierstrass::left_pad;
@@ -326,7 +326,20 @@ where
         let du = Zeroizing::new(self.scalar(d)?);
         let dq = Fe::new(&du, &self.fq);
         let z = self.hash_scalar(hash);
-        let mut kgen = rfc6979::KGenerator::<Sha512, Uint<L>>::new(d, hash, extra, &self.n);
+        // By the integer type's size, a constant: one HMAC-DRBG per curve in the image.
+        super::with_nonce_hash!(Uint::<L>::BYTES, D => self.sign_with::<D>(&dq, &z, d, hash, extra))
+    }
+
+    /// [`Self::sign`] with `D` the RFC 6979 hash ([`super::with_nonce_hash`]).
+    fn sign_with<D: Digest + BlockSizeUser>(
+        &self,
+        dq: &Fe<L>,
+        z: &Fe<L>,
+        d: &[u8],
+        hash: &[u8],
+        extra: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let mut kgen = rfc6979::KGenerator::<D, Uint<L>>::new(d, hash, extra, &self.n);
         for _ in 0..64 {
             let mut kb = Zeroizing::new(alloc::vec![0u8; self.nlen]);
             kgen.fill_next_k(&mut kb);
@@ -334,7 +347,7 @@ where
             let (x, _) = self.to_affine(&self.mul(&k, &self.g))?;
             let r = Fe::new(&x, &self.fq);
             let kinv = Fe::new(&k, &self.fq).invert().into_option().ok_or(Error::Internal)?;
-            let s = kinv.mul(&z.add(&r.mul(&dq)));
+            let s = kinv.mul(&z.add(&r.mul(dq)));
             let (r, s) = (r.retrieve(), s.retrieve());
             if r.is_zero().to_bool() || s.is_zero().to_bool() {
                 continue;

@@ -59,9 +59,9 @@ fn generic_p256_matches_rustcrypto() {
         let ours = a.sign(&d, &hash, b"").unwrap();
         let sig = p256::ecdsa::Signature::from_slice(&ours).unwrap();
         sk.verifying_key().verify_prehash(&hash, &sig).unwrap();
-        // RFC 6979 with the same hash and no extra data differs only by the HMAC hash (SHA-512
-        // here, SHA-256 in p256), so compare by verification in both directions.
+        // RFC 6979 with HMAC-SHA-256 and no extra data, as p256 signs: the same bytes.
         let theirs: p256::ecdsa::Signature = sk.sign_prehash(&hash).unwrap();
+        assert_eq!(ours, theirs.to_bytes().to_vec());
         a.verify(&expected, &hash, &theirs.to_bytes()).unwrap();
         assert!(a.verify(&expected, &[0u8; 32], &theirs.to_bytes()).is_err());
     }
