@@ -42,12 +42,13 @@ pub const P256_SHA256_RS: [u8; 64] = hex(concat!(
 ));
 
 /// hsm-crypto's card signature with the same key over SHA-256("sample"): RFC 6979 with
-/// HMAC-SHA-512 and the 32 bytes 00 01 … 1F as additional input (RFC 6979 §3.6), `r ‖ s`.
-/// Computed on the host by a separate pure-Python RFC 6979 and P-256 implementation (the same
-/// script reproduces A.2.5 above).
+/// HMAC-SHA-256 (the hash hsm-crypto pairs with P-256) and the 32 bytes 00 01 … 1F as additional
+/// input (RFC 6979 §3.6), `r ‖ s`. Computed on the host by a separate pure-Python RFC 6979 and
+/// P-256 implementation (the same script reproduces A.2.5 above, and with HMAC-SHA-512 the value
+/// this vector had before the nonce hash changed).
 pub const P256_CARD_RS: [u8; 64] = hex(concat!(
-    "4E674F82DBC1ABE7636B2A902438F7E847C455EBF6F7C32A6B8260167A9BE6B5",
-    "52D8A976CB12BCF79BA381B03D77CB279EE2F1E4EE4F0DD30BA064DC2A25AD8D"
+    "25404CFDB1228F680881E195DAE0665F43F988C40CBC4E23927810D7C4635D74",
+    "8F076E7B9EA4BDE92FB16B5CF25D0D3656DB01A6E19C885B53CB8754F1B819C3"
 ));
 
 // ---------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ pub(crate) use with_nonce_hash;
 
 mod edwards;
 pub mod generic;
-#[cfg(any(feature = "table-p256-flash", test))]
+#[cfg(any(feature = "table-p256-flash", target_pointer_width = "64", test))]
 mod p256_comb;
 mod params;
 #[cfg(feature = "rsa")]

@@ -329,6 +329,13 @@ fn nonces_are_rfc6979_with_the_curves_hash() {
     assert_eq!(weierstrass::sign(Curve::Secp256r1, &x, &hash, b"").unwrap(), expected);
     let d = p256::NonZeroScalar::try_from(&x[..]).unwrap();
     assert_eq!(p256_comb::sign(&d, &hash, b"").unwrap(), expected);
+    // Hedged: 00 01 … 1F as additional input (RFC 6979 §3.6), as firmware/m33-kat checks on the
+    // Cortex-M33; the value from a separate pure-Python RFC 6979 and P-256.
+    let extra: Vec<u8> = (0..32).collect();
+    let hedged = hx("25404cfdb1228f680881e195dae0665f43f988c40cbc4e23927810d7c4635d74\
+         8f076e7b9ea4bde92fb16b5cf25d0d3656db01a6e19c885b53cb8754f1b819c3");
+    assert_eq!(weierstrass::sign(Curve::Secp256r1, &x, &hash, &extra).unwrap(), hedged);
+    assert_eq!(p256_comb::sign(&d, &hash, &extra).unwrap(), hedged);
 
     let mut rng = rng();
     for (curve, hash_len) in [(Curve::Secp384r1, 48), (Curve::Secp521r1, 64), (Curve::Secp256k1, 32)] {

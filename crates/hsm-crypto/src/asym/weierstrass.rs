@@ -132,7 +132,7 @@ pub(super) fn public(curve: Curve, secret: &[u8]) -> Result<Vec<u8>, Error> {
         let d = scalar_of::<C>(secret)?;
         Ok(encode::<C>(PublicKey::<C>::from_secret_scalar(&d).as_affine()))
     }
-    #[cfg(feature = "table-p256-flash")]
+    #[cfg(any(feature = "table-p256-flash", target_pointer_width = "64"))]
     if curve == Curve::Secp256r1 {
         let d = scalar_of::<p256::NistP256>(secret)?;
         return Ok(encode::<p256::NistP256>(&super::p256_comb::mul_by_generator(&d)?));
@@ -157,7 +157,7 @@ pub(super) fn validate_public(curve: Curve, public: &[u8]) -> Result<(), Error> 
 
 /// Raw `r ‖ s`; `extra` is the RFC 6979 additional input (hedged signatures).
 pub(super) fn sign(curve: Curve, secret: &[u8], hash: &[u8], extra: &[u8]) -> Result<Vec<u8>, Error> {
-    #[cfg(feature = "table-p256-flash")]
+    #[cfg(any(feature = "table-p256-flash", target_pointer_width = "64"))]
     if curve == Curve::Secp256r1 {
         return super::p256_comb::sign(&scalar_of::<p256::NistP256>(secret)?, hash, extra);
     }
