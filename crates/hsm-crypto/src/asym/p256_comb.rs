@@ -1,7 +1,8 @@
-//! P-256 fixed-base multiplication and ECDSA signing on a table of constants and this module's
-//! own field arithmetic: on the boards (feature `table-p256-flash`: the RP2040 and the RP2350,
-//! the table in flash) and on every 64-bit host (the virtual card, the tools), where the field
-//! operations are fiat-crypto's 64-bit ones (`wide`).
+//! P-256 fixed-base multiplication and ECDSA signing on a table of constants, and ECDH's
+//! variable-base multiplication ([`mul_point`]), on this module's own field arithmetic: on the
+//! boards (feature `table-p256-flash`: the RP2040 and the RP2350, the table in flash) and on every
+//! 64-bit host (the virtual card, the tools), where the field operations are fiat-crypto's 64-bit
+//! ones (`wide`).
 //!
 //! `k·G = Σ d_i·16^i·G` over the 65 signed radix-16 digits `d_i ∈ [−8, 8]` of `k`; the table
 //! holds `j·16^i·G` for `j = 1..8` as affine `x ‖ y` in Montgomery form (65 × 8 × 64 bytes =
@@ -9,8 +10,8 @@
 //! doubling (`p256` without its table: 256 doublings and 71 additions). Each addend is read in
 //! constant time: all eight entries of its window are read and masked, `y` negated and the sum
 //! discarded (digit 0) by masked selects. The digits come from the scalar by arithmetic only (no
-//! branch, no secret index). The affine result takes one constant-time inversion (Fermat, 255
-//! squarings and 12 multiplications).
+//! branch, no secret index). The affine result takes one constant-time inversion (safegcd,
+//! [`Fe::invert`]).
 //!
 //! The field arithmetic ([`Fe`]) is ours because `p256`'s costs ~2,500 Cortex-M33 instructions per
 //! multiplication in the firmware's size-optimised build (crypto-bigint's generic `widening_mul`);
@@ -18,7 +19,7 @@
 //! reduction that uses p's shape); on the Cortex-M0+ the rows go through RSA's assembly routine,
 //! on the Cortex-M33 (feature `dsp-asm`) the product is one `UMAAL` routine. Measured by `cargo
 //! xtask m33-kat` (ECDSA P-256 sign 3.95 M → 1.40 M instructions) and `node emu/bench.js` (RP2040:
-//! 103 → 39.3 ms).
+//! 103 → 39.3 ms; then 1.28 M and 35.2 ms with SHA-256 nonces and the safegcd inversion).
 //!
 //! On 64-bit hosts the multiplication, squaring, addition and subtraction are fiat-crypto's
 //! `p256_64` (formally verified, four 64-bit words, the same Montgomery form `x·2^256`), which
@@ -93,7 +94,6 @@ crypto_bigint::const_monty_params!(
 
 const P: [u32; 8] = [0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0, 0, 0, 1, 0xffff_ffff];
 /// 2^512 mod p (into Montgomery form).
-#[cfg(test)]
 const R2: Fe = Fe([3, 0, 0xffff_ffff, 0xffff_fffb, 0xffff_fffe, 0xffff_ffff, 0xffff_fffd, 4]);
 /// The curve's b, in Montgomery form.
 const B: Fe = Fe([
@@ -509,7 +509,6 @@ mod wide {
         from64(&out)
     }
 
-    #[cfg(test)]
     #[inline(always)]
     pub(super) fn square(a: &Fe) -> Fe {
         let mut out = M([0; 4]);
@@ -664,19 +663,16 @@ impl Fe {
         Self::reduce(t)
     }
 
-    #[cfg(all(test, target_pointer_width = "64"))]
+    #[cfg(target_pointer_width = "64")]
     fn square(&self) -> Self {
         wide::square(self)
     }
 
-    #[cfg(all(
-        test,
-        not(any(
-            target_pointer_width = "64",
-            all(feature = "armv6m-asm", feature = "rsa", target_arch = "arm"),
-            all(feature = "dsp-asm", target_arch = "arm")
-        ))
-    ))]
+    #[cfg(not(any(
+        target_pointer_width = "64",
+        all(feature = "armv6m-asm", feature = "rsa", target_arch = "arm"),
+        all(feature = "dsp-asm", target_arch = "arm")
+    )))]
     fn square(&self) -> Self {
         self.square32()
     }
@@ -687,7 +683,7 @@ impl Fe {
         all(feature = "armv6m-asm", feature = "rsa", target_arch = "arm"),
         all(feature = "dsp-asm", target_arch = "arm")
     )))]
-    #[cfg(test)]
+    #[cfg_attr(all(target_pointer_width = "64", not(test)), allow(dead_code))]
     fn square32(&self) -> Self {
         let a = &self.0;
         let mut t = [0u32; 16];
@@ -750,7 +746,6 @@ impl Fe {
     }
 
     /// With an assembly product, the square is that product (cheaper than the portable square).
-    #[cfg(test)]
     #[cfg(any(
         all(feature = "armv6m-asm", feature = "rsa", target_arch = "arm"),
         all(feature = "dsp-asm", target_arch = "arm")
@@ -874,7 +869,6 @@ impl Fe {
     }
 
     /// From 32 big-endian bytes `< p` (larger values are taken mod p).
-    #[cfg(test)]
     fn from_be(bytes: &[u8; 32]) -> Self {
         let mut w = [0u32; 8];
         for (i, chunk) in bytes.rchunks_exact(4).enumerate() {
@@ -945,6 +939,62 @@ impl Proj {
             x: yy_p_bzz3.mul(&xy_pairs).sub(&yz_pairs.mul(&bxz3_part)),
             y: yy_p_bzz3.mul(&yy_m_bzz3).add(&xx3_m_zz3.mul(&bxz3_part)),
             z: yy_m_bzz3.mul(&yz_pairs).add(&xy_pairs.mul(&xx3_m_zz3)),
+        }
+    }
+
+    /// `self + other`, complete (Renes–Costello–Batina 2015, algorithm 4, a = −3), as
+    /// `primeorder` writes it: correct for equal points, inverses and the identity alike.
+    fn add(&self, other: &Self) -> Self {
+        let xx = self.x.mul(&other.x);
+        let yy = self.y.mul(&other.y);
+        let zz = self.z.mul(&other.z);
+        let xy_pairs = self.x.add(&self.y).mul(&other.x.add(&other.y)).sub(&xx.add(&yy));
+        let yz_pairs = self.y.add(&self.z).mul(&other.y.add(&other.z)).sub(&yy.add(&zz));
+        let xz_pairs = self.x.add(&self.z).mul(&other.x.add(&other.z)).sub(&xx.add(&zz));
+
+        let bzz_part = xz_pairs.sub(&B.mul(&zz));
+        let bzz3_part = bzz_part.double().add(&bzz_part);
+        let yy_m_bzz3 = yy.sub(&bzz3_part);
+        let yy_p_bzz3 = yy.add(&bzz3_part);
+
+        let zz3 = zz.double().add(&zz);
+        let bxz_part = B.mul(&xz_pairs).sub(&zz3.add(&xx));
+        let bxz3_part = bxz_part.double().add(&bxz_part);
+        let xx3_m_zz3 = xx.double().add(&xx).sub(&zz3);
+
+        Self {
+            x: yy_p_bzz3.mul(&xy_pairs).sub(&yz_pairs.mul(&bxz3_part)),
+            y: yy_p_bzz3.mul(&yy_m_bzz3).add(&xx3_m_zz3.mul(&bxz3_part)),
+            z: yy_m_bzz3.mul(&yz_pairs).add(&xy_pairs.mul(&xx3_m_zz3)),
+        }
+    }
+
+    /// `2·self`, exception-free (Renes–Costello–Batina 2015, algorithm 6, a = −3), as
+    /// `primeorder` writes it.
+    fn double(&self) -> Self {
+        let xx = self.x.square();
+        let yy = self.y.square();
+        let zz = self.z.square();
+        let xy2 = self.x.mul(&self.y).double();
+        let xz2 = self.x.mul(&self.z).double();
+
+        let bzz_part = B.mul(&zz).sub(&xz2);
+        let bzz3_part = bzz_part.double().add(&bzz_part);
+        let yy_m_bzz3 = yy.sub(&bzz3_part);
+        let yy_p_bzz3 = yy.add(&bzz3_part);
+        let y_frag = yy_p_bzz3.mul(&yy_m_bzz3);
+        let x_frag = yy_m_bzz3.mul(&xy2);
+
+        let zz3 = zz.double().add(&zz);
+        let bxz2_part = B.mul(&xz2).sub(&zz3.add(&xx));
+        let bxz6_part = bxz2_part.double().add(&bxz2_part);
+        let xx3_m_zz3 = xx.double().add(&xx).sub(&zz3);
+
+        let yz2 = self.y.mul(&self.z).double();
+        Self {
+            x: x_frag.sub(&bxz6_part.mul(&yz2)),
+            y: y_frag.add(&xx3_m_zz3.mul(&bxz6_part)),
+            z: yz2.mul(&yy).double().double(),
         }
     }
 
@@ -1023,6 +1073,62 @@ pub(crate) fn mul_by_generator(k: &NonZeroScalar) -> Result<AffinePoint, Error> 
     AffinePoint::from_coordinates(&x.into(), &y.into())
         .into_option()
         .ok_or(Error::Internal)
+}
+
+/// `k·P` for a point `P = (x, y)` on the curve, constant time in `k`: the comb's signed radix-16
+/// digits from the top, four doublings and one complete addition per digit (260 and 65), the
+/// addend read from a table of `1·P … 8·P` by masks over all eight entries and negated by a
+/// select, a zero digit's sum discarded by a select (no branch and no index on `k`).
+fn mul_point(k: &Scalar, x: &Fe, y: &Fe) -> Proj {
+    let d = digits(k);
+    let mut multiple = Proj { x: *x, y: *y, z: ONE };
+    let table: [Proj; ENTRIES] = core::array::from_fn(|j| {
+        if j > 0 {
+            multiple = multiple.add_mixed(x, y);
+        }
+        multiple
+    });
+    let mut acc = IDENTITY;
+    for &di in d.iter().rev() {
+        acc = acc.double().double().double().double();
+        #[allow(clippy::cast_sign_loss, reason = "the sign bit as 0 or 1")]
+        let negative = ((di as u8) >> 7) & 1;
+        let m = -(negative as i8);
+        #[allow(clippy::cast_sign_loss, reason = "|d| ≤ 8")]
+        let abs = ((di ^ m) - m) as u8;
+        let mut addend = IDENTITY;
+        for (j, entry) in table.iter().enumerate() {
+            #[allow(clippy::cast_possible_truncation, reason = "j < 8")]
+            let hit = abs.ct_eq(&(j as u8 + 1));
+            addend = Proj::select(&addend, entry, hit);
+        }
+        addend.y = Fe::select(&addend.y, &addend.y.neg(), Choice::from(negative));
+        let sum = acc.add(&addend);
+        acc = Proj::select(&acc, &sum, !abs.ct_eq(&0));
+    }
+    acc
+}
+
+/// ECDH on P-256: `04 ‖ X ‖ Y` of `d·Q` for a peer point `Q` that `p256` has checked (on the
+/// curve, not the identity). A prime-order group: a non-zero scalar below `n` times a point
+/// that is not the identity is never the identity.
+pub(crate) fn ecdh(d: &NonZeroScalar, peer: &AffinePoint) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+    let (px, py) = (Fe::from_be(&peer.x().into()), Fe::from_be(&affine_y(peer)?));
+    let (x, y) = mul_point(d, &px, &py).affine().ok_or(Error::Internal)?;
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(65));
+    out.push(0x04);
+    out.extend_from_slice(&x);
+    out.extend_from_slice(&y);
+    Ok(out)
+}
+
+/// `y` of an affine point as big-endian bytes (from its uncompressed SEC1 encoding).
+fn affine_y(p: &AffinePoint) -> Result<[u8; 32], Error> {
+    use elliptic_curve::sec1::ToSec1Point;
+    let encoded = p.to_sec1_point(false);
+    let mut y = [0u8; 32];
+    y.copy_from_slice(encoded.as_bytes().get(33..65).ok_or(Error::InvalidPoint)?);
+    Ok(y)
 }
 
 /// ECDSA P-256 signature `r ‖ s` of the prehashed `hash`, nonce by RFC 6979 (HMAC-SHA-256 as
@@ -1133,6 +1239,81 @@ mod tests {
             let nz = NonZeroScalar::new(k).unwrap();
             assert_eq!(mul_by_generator(&nz).unwrap(), theirs);
         }
+    }
+
+    /// `p256`'s affine point as our projective one.
+    fn proj_of(p: &p256::ProjectivePoint) -> Proj {
+        let a = p.to_affine();
+        Proj {
+            x: Fe::from_be(&a.x().into()),
+            y: Fe::from_be(&affine_y(&a).unwrap()),
+            z: ONE,
+        }
+    }
+
+    #[test]
+    fn variable_base_multiplication_matches_p256() {
+        use p256::ProjectivePoint;
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let mut scalars = vec![
+            Scalar::ZERO,
+            Scalar::ONE,
+            -Scalar::ONE,
+            Scalar::from(2u64),
+            Scalar::from(8u64),
+            Scalar::from(0x8888u64),
+        ];
+        scalars.push(Scalar::from_repr(FieldBytes::from([0x88u8; 32])).unwrap());
+        scalars.push(Scalar::from_repr(FieldBytes::from([0x77u8; 32])).unwrap());
+        for _ in 0..24 {
+            scalars.push(Scalar::random(&mut rng));
+        }
+        for (i, k) in scalars.into_iter().enumerate() {
+            let q = ProjectivePoint::GENERATOR * Scalar::random(&mut rng);
+            let qa = q.to_affine();
+            let p = proj_of(&q);
+            let theirs = (q * k).to_affine();
+            let ours = mul_point(&k, &p.x, &p.y).affine();
+            if bool::from(k.is_zero()) {
+                assert!(ours.is_none());
+                continue;
+            }
+            let (x, y) = ours.unwrap();
+            assert_eq!(x[..], theirs.x()[..], "scalar {i}");
+            assert_eq!(y, affine_y(&theirs).unwrap(), "scalar {i}");
+            let d = NonZeroScalar::new(k).unwrap();
+            let shared = ecdh(&d, &qa).unwrap();
+            use elliptic_curve::sec1::ToSec1Point;
+            assert_eq!(&shared[..], theirs.to_sec1_point(false).as_bytes());
+        }
+    }
+
+    #[test]
+    fn complete_addition_and_doubling_match_p256() {
+        use elliptic_curve::Group as _;
+        use p256::ProjectivePoint;
+        let mut rng = ChaCha20Rng::seed_from_u64(10);
+        let a = ProjectivePoint::GENERATOR * Scalar::random(&mut rng);
+        let b = ProjectivePoint::GENERATOR * Scalar::random(&mut rng);
+        let same = |ours: Proj, theirs: ProjectivePoint| match ours.affine() {
+            None => assert_eq!(theirs, ProjectivePoint::IDENTITY),
+            Some((x, y)) => {
+                let t = theirs.to_affine();
+                assert_eq!(x[..], t.x()[..]);
+                assert_eq!(y, affine_y(&t).unwrap());
+            }
+        };
+        let (pa, pb) = (proj_of(&a), proj_of(&b));
+        same(pa.add(&pb), a + b);
+        same(pa.add(&pa), a.double());
+        same(pa.double(), a.double());
+        same(pa.add(&IDENTITY), a);
+        same(IDENTITY.add(&pa), a);
+        same(IDENTITY.double(), ProjectivePoint::IDENTITY);
+        let neg = Proj { y: pa.y.neg(), ..pa };
+        same(pa.add(&neg), ProjectivePoint::IDENTITY);
+        // Not normalised (Z ≠ 1): 2a + b computed both ways.
+        same(pa.double().add(&pb), a.double() + b);
     }
 
     fn random_fe(rng: &mut ChaCha20Rng) -> Fe {

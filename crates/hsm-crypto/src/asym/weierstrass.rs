@@ -215,6 +215,12 @@ pub(super) fn ecdh(curve: Curve, secret: &[u8], peer: &[u8]) -> Result<Zeroizing
         let out = Zeroizing::new(encode::<C>(&shared));
         if out.len() == 1 { Err(Error::Internal) } else { Ok(out) }
     }
+    #[cfg(any(feature = "table-p256-flash", target_pointer_width = "64"))]
+    if curve == Curve::Secp256r1 {
+        let d = scalar_of::<p256::NistP256>(secret)?;
+        let q = point_of::<p256::NistP256>(peer)?;
+        return super::p256_comb::ecdh(&d, q.as_affine());
+    }
     dispatch!(curve, rc(secret, peer), generic::for_curve(curve)?.ecdh(secret, peer))
 }
 
