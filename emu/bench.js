@@ -37,6 +37,10 @@ const P256 = 'ffffffff00000001000000000000000000000000ffffffffffffffffffffffff';
 const P25519 = '7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed';
 const G_ED25519 = '5866666666666666666666666666666666666666666666666666666666666666';
 const HASH = '5a'.repeat(32);
+/** P-256's generator, uncompressed: a valid peer point for ECDH (DECIPHER P2 80). */
+const G_P256 = '046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5';
+/** A raw RSA-2048 input below any 2048-bit modulus (DECIPHER P2 21). */
+const RSA2048_INPUT = '00' + '5a'.repeat(255);
 
 /** GENERATE ASYMMETRIC KEY PAIR data: CPI, CAR, the 7F49 template, CHR (as OpenSC sends). */
 function keygen(id, template) {
@@ -65,6 +69,7 @@ export function script(rsa2048, rsa2048Keygens = 1) {
     ['P-256 keygen', keygen('01', ecTemplate(P256))],
     ['P-256 sign, first use', '80680170' + '20' + HASH + '00'],
     ['P-256 sign', '80680170' + '20' + HASH + '00'],
+    ['P-256 ECDH', '80620180' + '41' + G_P256 + '00'],
     ['Ed25519 keygen', keygen('02', ecTemplate(P25519, G_ED25519))],
     ['Ed25519 sign, first use', '80680270' + '20' + HASH + '00'],
     ['Ed25519 sign', '80680270' + '20' + HASH + '00'],
@@ -77,7 +82,11 @@ export function script(rsa2048, rsa2048Keygens = 1) {
       const id = (4 + k).toString(16).padStart(2, '0');
       s.push([`RSA-2048 keygen #${k + 1}`, keygen(id, rsaTemplate(2048))]);
     }
-    s.push(['RSA-2048 sign, first use', apdu('80680433', HASH)], ['RSA-2048 sign', apdu('80680433', HASH)]);
+    s.push(
+      ['RSA-2048 sign, first use', apdu('80680433', HASH)],
+      ['RSA-2048 sign', apdu('80680433', HASH)],
+      ['RSA-2048 decrypt', apdu('80620421', RSA2048_INPUT)],
+    );
   }
   return s;
 }
