@@ -502,11 +502,17 @@ mod wide {
         ])
     }
 
+    /// `f(a, b)` for one of fiat's two-operand operations, on and back from 64-bit words.
+    #[inline(always)]
+    fn binary(f: fn(&mut M, &M, &M), a: &Fe, b: &Fe) -> Fe {
+        let mut out = M([0; 4]);
+        f(&mut out, &to64(a), &to64(b));
+        from64(&out)
+    }
+
     #[inline(always)]
     pub(super) fn mul(a: &Fe, b: &Fe) -> Fe {
-        let mut out = M([0; 4]);
-        fiat_p256_mul(&mut out, &to64(a), &to64(b));
-        from64(&out)
+        binary(fiat_p256_mul, a, b)
     }
 
     #[inline(always)]
@@ -518,16 +524,12 @@ mod wide {
 
     #[inline(always)]
     pub(super) fn add(a: &Fe, b: &Fe) -> Fe {
-        let mut out = M([0; 4]);
-        fiat_p256_add(&mut out, &to64(a), &to64(b));
-        from64(&out)
+        binary(fiat_p256_add, a, b)
     }
 
     #[inline(always)]
     pub(super) fn sub(a: &Fe, b: &Fe) -> Fe {
-        let mut out = M([0; 4]);
-        fiat_p256_sub(&mut out, &to64(a), &to64(b));
-        from64(&out)
+        binary(fiat_p256_sub, a, b)
     }
 }
 
@@ -1210,23 +1212,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn fixed_base_multiplication_matches_p256() {
-        let mut rng = ChaCha20Rng::seed_from_u64(5);
+    /// Edge scalars for the digit recoding (0, 1, n − 1, 2, 8, 0x8888, all nibbles 8: every digit
+    /// at the carry boundary, all nibbles 7), then `random` random ones.
+    fn test_scalars(rng: &mut ChaCha20Rng, random: usize) -> Vec<Scalar> {
         let mut scalars = vec![
             Scalar::ZERO,
             Scalar::ONE,
             -Scalar::ONE,
+            Scalar::from(2u64),
             Scalar::from(8u64),
             Scalar::from(0x8888u64),
+            Scalar::from_repr(FieldBytes::from([0x88u8; 32])).unwrap(),
+            Scalar::from_repr(FieldBytes::from([0x77u8; 32])).unwrap(),
         ];
-        // All nibbles 8 (every digit at the carry boundary) and all nibbles 7.
-        scalars.push(Scalar::from_repr(FieldBytes::from([0x88u8; 32])).unwrap());
-        scalars.push(Scalar::from_repr(FieldBytes::from([0x77u8; 32])).unwrap());
-        for _ in 0..32 {
-            scalars.push(Scalar::random(&mut rng));
-        }
-        for k in scalars {
+        scalars.extend((0..random).map(|_| Scalar::random(&mut *rng)));
+        scalars
+    }
+
+    #[test]
+    fn fixed_base_multiplication_matches_p256() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        for k in test_scalars(&mut rng, 32) {
             let theirs = (p256::ProjectivePoint::GENERATOR * k).to_affine();
             let ours = mul_by_generator_proj(&k).affine();
             if bool::from(k.is_zero()) {
@@ -1255,20 +1261,7 @@ mod tests {
     fn variable_base_multiplication_matches_p256() {
         use p256::ProjectivePoint;
         let mut rng = ChaCha20Rng::seed_from_u64(9);
-        let mut scalars = vec![
-            Scalar::ZERO,
-            Scalar::ONE,
-            -Scalar::ONE,
-            Scalar::from(2u64),
-            Scalar::from(8u64),
-            Scalar::from(0x8888u64),
-        ];
-        scalars.push(Scalar::from_repr(FieldBytes::from([0x88u8; 32])).unwrap());
-        scalars.push(Scalar::from_repr(FieldBytes::from([0x77u8; 32])).unwrap());
-        for _ in 0..24 {
-            scalars.push(Scalar::random(&mut rng));
-        }
-        for (i, k) in scalars.into_iter().enumerate() {
+        for (i, k) in test_scalars(&mut rng, 24).into_iter().enumerate() {
             let q = ProjectivePoint::GENERATOR * Scalar::random(&mut rng);
             let qa = q.to_affine();
             let p = proj_of(&q);
