@@ -3,10 +3,10 @@
 //! driven through a private pcscd by OpenSC, with every signature checked by openssl (issue 9).
 //!
 //! One test, because each step takes emulated seconds: identify, initialize, P-256 key and
-//! signature, stop and start the emulator on the same flash, sign again, then RSA-1024, then three
-//! wrong PINs lock the PIN and the SO-PIN unblocks it. The
-//! harness logs every APDU's emulated cycles in the card log (`-v`); the figures are printed at the
-//! end (`--nocapture`).
+//! signature, ECDH against openssl, stop and start the emulator on the same flash, sign again,
+//! then RSA-1024, then three wrong PINs lock the PIN and the SO-PIN unblocks it. The harness logs
+//! every APDU's emulated cycles in the card log (`-v`); the figures are printed at the end
+//! (`--nocapture`).
 
 use hsm_e2e::{Env, SO_PIN, USER_PIN, initialize_succeeded, path_str};
 
@@ -32,6 +32,55 @@ fn the_pico_image_works_as_a_card_in_the_emulator() {
     assert!(
         verified.stdout.contains("Signature Verified Successfully"),
         "P-256 signature of the emulated board does not verify:\n{verified}"
+    );
+
+    // ECDH with a peer key made by openssl (DECIPHER P2 80, the comb's variable-base
+    // multiplication on the Cortex-M0+): the card's secret equals openssl's.
+    let peer = env.dir().join("peer-p256.pem");
+    let peer_der = env.dir().join("peer-p256.der");
+    let (peer_s, peer_der_s) = (path_str(&peer), path_str(&peer_der));
+    env.openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-out",
+        &peer_s,
+    ])
+    .ok();
+    env.openssl(&[
+        "pkey",
+        "-in",
+        &peer_s,
+        "-pubout",
+        "-outform",
+        "DER",
+        "-out",
+        &peer_der_s,
+    ])
+    .ok();
+    let (out, card) = env.pkcs11_key_op("--derive", "01", "ECDH1-DERIVE", &peer_der, &[]);
+    let card = card.unwrap_or_else(|| panic!("ECDH1-DERIVE on the emulated board failed:\n{out}"));
+    let public = path_str(&env.public_key_pem("01"));
+    let expected = env.dir().join("ecdh-p256.openssl");
+    env.openssl(&[
+        "pkeyutl",
+        "-derive",
+        "-inkey",
+        &peer_s,
+        "-peerkey",
+        &public,
+        "-out",
+        &path_str(&expected),
+    ])
+    .ok();
+    let want = std::fs::read(&expected).expect("openssl's ECDH secret");
+    assert_eq!(want.len(), 32, "openssl's P-256 secret is the shared point's X");
+    assert_eq!(
+        hex::encode(&card),
+        hex::encode(&want),
+        "ECDH of the emulated board differs from openssl's"
     );
 
     // Power off (the emulator stops; its flash file stays), power on: the key is still there.
