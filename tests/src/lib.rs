@@ -814,6 +814,46 @@ impl Env {
         (out, data)
     }
 
+    /// ECDH of card key `id` (`pkcs11-tool --derive`, ECDH1-DERIVE) with a peer key that openssl
+    /// makes on `curve` (an openssl curve name), and the same secret derived by openssl from the
+    /// peer's private key and the card's public key `public` (PEM). Returns the tool's output, the
+    /// card's secret if it succeeded, and openssl's (panics if openssl fails).
+    #[track_caller]
+    pub fn ecdh_with_openssl_peer(&self, id: &str, curve: &str, public: &Path) -> (Output, Option<Vec<u8>>, Vec<u8>) {
+        let peer = self.dir().join(format!("peer-{id}.pem"));
+        let peer_der = self.dir().join(format!("peer-{id}.der"));
+        let (peer_s, peer_der_s) = (path_str(&peer), path_str(&peer_der));
+        let curve_opt = format!("ec_paramgen_curve:{curve}");
+        self.openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", &curve_opt, "-out", &peer_s])
+            .ok();
+        self.openssl(&[
+            "pkey",
+            "-in",
+            &peer_s,
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            &peer_der_s,
+        ])
+        .ok();
+        let (out, card) = self.pkcs11_key_op("--derive", id, "ECDH1-DERIVE", &peer_der, &[]);
+        let expected = self.dir().join(format!("ecdh-{id}.openssl"));
+        self.openssl(&[
+            "pkeyutl",
+            "-derive",
+            "-inkey",
+            &peer_s,
+            "-peerkey",
+            &path_str(public),
+            "-out",
+            &path_str(&expected),
+        ])
+        .ok();
+        let want = fs::read(&expected).expect("openssl's ECDH secret");
+        (out, card, want)
+    }
+
     /// `openssl args` inside the namespaces.
     pub fn openssl(&self, args: &[&str]) -> Output {
         self.run("openssl", args)

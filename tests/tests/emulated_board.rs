@@ -36,46 +36,9 @@ fn the_pico_image_works_as_a_card_in_the_emulator() {
 
     // ECDH with a peer key made by openssl (DECIPHER P2 80, the comb's variable-base
     // multiplication on the Cortex-M0+): the card's secret equals openssl's.
-    let peer = env.dir().join("peer-p256.pem");
-    let peer_der = env.dir().join("peer-p256.der");
-    let (peer_s, peer_der_s) = (path_str(&peer), path_str(&peer_der));
-    env.openssl(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-out",
-        &peer_s,
-    ])
-    .ok();
-    env.openssl(&[
-        "pkey",
-        "-in",
-        &peer_s,
-        "-pubout",
-        "-outform",
-        "DER",
-        "-out",
-        &peer_der_s,
-    ])
-    .ok();
-    let (out, card) = env.pkcs11_key_op("--derive", "01", "ECDH1-DERIVE", &peer_der, &[]);
+    let public = env.public_key_pem("01");
+    let (out, card, want) = env.ecdh_with_openssl_peer("01", "prime256v1", &public);
     let card = card.unwrap_or_else(|| panic!("ECDH1-DERIVE on the emulated board failed:\n{out}"));
-    let public = path_str(&env.public_key_pem("01"));
-    let expected = env.dir().join("ecdh-p256.openssl");
-    env.openssl(&[
-        "pkeyutl",
-        "-derive",
-        "-inkey",
-        &peer_s,
-        "-peerkey",
-        &public,
-        "-out",
-        &path_str(&expected),
-    ])
-    .ok();
-    let want = std::fs::read(&expected).expect("openssl's ECDH secret");
     assert_eq!(want.len(), 32, "openssl's P-256 secret is the shared point's X");
     assert_eq!(
         hex::encode(&card),

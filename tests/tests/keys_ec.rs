@@ -157,37 +157,7 @@ fn exercise(env: &Env, curve: &Curve, id: &str, data: &Path, failures: &mut Vec<
     }
 
     // ECDH with a peer key made by openssl: the card's secret equals openssl's.
-    let peer = env.dir().join(format!("peer-{id}.pem"));
-    let peer_der = env.dir().join(format!("peer-{id}.der"));
-    let (peer_s, peer_der_s) = (path_str(&peer), path_str(&peer_der));
-    let curve_opt = format!("ec_paramgen_curve:{}", curve.name);
-    env.openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", &curve_opt, "-out", &peer_s])
-        .ok();
-    env.openssl(&[
-        "pkey",
-        "-in",
-        &peer_s,
-        "-pubout",
-        "-outform",
-        "DER",
-        "-out",
-        &peer_der_s,
-    ])
-    .ok();
-    let (out, card) = env.pkcs11_key_op("--derive", id, "ECDH1-DERIVE", &peer_der, &[]);
-    let expected = env.dir().join(format!("ecdh-{id}.openssl"));
-    env.openssl(&[
-        "pkeyutl",
-        "-derive",
-        "-inkey",
-        &peer_s,
-        "-peerkey",
-        &public_s,
-        "-out",
-        &path_str(&expected),
-    ])
-    .ok();
-    let want = std::fs::read(&expected).expect("openssl secret");
+    let (out, card, want) = env.ecdh_with_openssl_peer(id, curve.name, &public);
     assert_eq!(want.len(), curve.bits.div_ceil(8), "{c}: openssl secret length");
     match card {
         Some(got) if got == want => {}

@@ -1030,16 +1030,22 @@ fn digits(k: &Scalar) -> [i8; WINDOWS] {
     out
 }
 
+/// A digit's sign (1 when negative) and `|d|`, without a branch: `|d| = (d ^ m) − m` with
+/// `m = 0` or `−1`.
+fn sign_and_magnitude(d: i8) -> (u8, u8) {
+    #[allow(clippy::cast_sign_loss, reason = "the sign bit as 0 or 1")]
+    let negative = ((d as u8) >> 7) & 1;
+    let m = -(negative as i8);
+    #[allow(clippy::cast_sign_loss, reason = "|d| ≤ 8")]
+    let abs = ((d ^ m) - m) as u8;
+    (negative, abs)
+}
+
 /// `d·16^i·G` as affine `(x, y)` and whether `d ≠ 0` (for `d = 0`, `(0, 0)`, which is not a
 /// point), constant time in `d`: all eight entries of the window are read and masked, and `y`
 /// negated by a select when `d < 0`.
 fn addend(i: usize, d: i8) -> (Fe, Fe, Choice) {
-    #[allow(clippy::cast_sign_loss, reason = "the sign bit as 0 or 1")]
-    let negative = ((d as u8) >> 7) & 1;
-    // |d| without a branch: (d ^ m) − m with m = 0 or −1.
-    let m = -(negative as i8);
-    #[allow(clippy::cast_sign_loss, reason = "|d| ≤ 8")]
-    let abs = ((d ^ m) - m) as u8;
+    let (negative, abs) = sign_and_magnitude(d);
     let mut coords = [0u32; ENTRY_WORDS];
     let window = TABLE_WORDS.get(i * ENTRIES..(i + 1) * ENTRIES).unwrap_or(&[]);
     for (j, entry) in window.iter().enumerate() {
@@ -1093,11 +1099,7 @@ fn mul_point(k: &Scalar, x: &Fe, y: &Fe) -> Proj {
     let mut acc = IDENTITY;
     for &di in d.iter().rev() {
         acc = acc.double().double().double().double();
-        #[allow(clippy::cast_sign_loss, reason = "the sign bit as 0 or 1")]
-        let negative = ((di as u8) >> 7) & 1;
-        let m = -(negative as i8);
-        #[allow(clippy::cast_sign_loss, reason = "|d| ≤ 8")]
-        let abs = ((di ^ m) - m) as u8;
+        let (negative, abs) = sign_and_magnitude(di);
         let mut addend = IDENTITY;
         for (j, entry) in table.iter().enumerate() {
             #[allow(clippy::cast_possible_truncation, reason = "j < 8")]
